@@ -1,7 +1,8 @@
 """Where things live: the read-only ../shared mirror, the cache, and the repository's own folders.
 
 Every location can be overridden with an environment variable, so nothing is hard-coded to this
-machine: BENCH_SHARED (the shared data/model mirror), BENCH_CACHE (aligned faces, features, masks).
+machine: BENCH_SHARED (the shared data/model mirror), BENCH_CACHE (aligned faces, features),
+BENCH_RESULTS (the result store), BENCH_SPLITS (split files).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def cache_dir() -> Path:
 
 
 def splits_dir() -> Path:
-    return repo_root() / "datasets" / "splits"
+    env = os.environ.get("BENCH_SPLITS")
+    return Path(env) if env else repo_root() / "datasets" / "splits"
 
 
 def results_dir() -> Path:

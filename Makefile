@@ -1,0 +1,34 @@
+# Two commands on a fresh machine (both idempotent; each creates .venv on first use):
+#   make run    set up, then run the main job on the default data in ../shared
+#   make test   set up, then run the test suite
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test bench-speed
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, pinned: the CPU machines here install these two from local wheels
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -e ".[test,onnx]"
+	# facenet-pytorch pins torch<2.3 in its metadata but works with 2.14: install it without deps
+	$(BIN)/python -m pip install -q --no-deps facenet-pytorch==2.6.0
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/bench data prepare lfw
+	$(BIN)/bench data prepare vggface2-train
+	$(BIN)/bench data prepare vggface2-test
+	$(BIN)/bench data prepare glint-celeb24
+	$(BIN)/bench data info
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench-speed: setup
+	$(BIN)/python -m pytest -q tests/benchmarks --benchmark-enable

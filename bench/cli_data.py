@@ -1,0 +1,128 @@
+"""``bench data ...``: prepare datasets, inspect them and their splits, look at aligned faces."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import click
+
+from .errors import BenchError
+
+
+@click.group()
+def data() -> None:
+    """Prepare (detect + align + cache) face datasets and inspect the protocol splits."""
+
+
+def _open(name: str, root: str | None, layout: str | None):
+    from .data.readers import DATASETS, LFW, FolderPerIdentity, PreAligned, open_dataset
+
+    if layout and name not in DATASETS:
+        if not root:
+            raise BenchError(f"--layout needs --root for a new dataset {name!r}")
+        return {"lfw": LFW, "folders": FolderPerIdentity, "aligned": PreAligned}[layout](name, Path(root))
+    return open_dataset(name, root)
+
+
+@data.command()
+@click.argument("name")
+@click.option("--root", type=click.Path(file_okay=False), help="Your copy of the dataset (default: ../shared/data/...).")
+@click.option("--layout", type=click.Choice(["lfw", "folders", "aligned"]), help="Layout of a dataset that is not built in.")
+def prepare(name: str, root: str | None, layout: str | None) -> None:
+    """Detect, align and cache every face of dataset NAME; write its failure report."""
+    import time
+
+    from .data.prepare import prepare as run_prepare
+
+    ds = _open(name, root, layout)
+    start = time.perf_counter()
+    prepared = run_prepare(ds)
+    seconds = time.perf_counter() - start
+    report = prepared.write_report()
+    s = prepared.summary()
+    click.echo(
+        f"{name}: {s['identities']} identities, {s['images']} images, {s['aligned']} aligned "
+        f"({s['grayscale']} grayscale), {s['failed']} failed {s['failure_reasons'] or ''}, "
+        f"{s['empty_identity_folders']} empty identity folders  [{seconds:.1f} s]"
+    )
+    click.echo(f"failure report: {report}")
+
+
+@data.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def info(as_json: bool) -> None:
+    """Counts per dataset (from the cache: nothing is aligned here) and per protocol split."""
+    from .cli import echo_json
+    from .data.prepare import prepare as run_prepare
+    from .data.readers import DATASETS, open_dataset
+    from .data.splits import SPLIT_NAMES, disjointness, load_split
+
+    datasets = {}
+    for name in DATASETS.names():
+        try:
+            s = run_prepare(open_dataset(name), progress=False, dry=True).summary()
+        except BenchError as exc:
+            s = {"error": str(exc)}
+        datasets[name] = s
+    splits = {n: load_split(n) for n in SPLIT_NAMES}
+    disjoint = disjointness(splits)
+    split_info = {
+        n: {"identities": len(sp.identities()), "images": len(sp.rows), "roles": sp.counts()["by_role"], "disjoint": disjoint[n]}
+        for n, sp in splits.items()
+    }
+    if as_json:
+        echo_json({"datasets": datasets, "splits": split_info})
+        return
+    click.echo(f"{'dataset':<16}{'identities':>11}{'images':>8}{'aligned':>9}{'failed':>8}{'pending':>9}")
+    for name, s in datasets.items():
+        if "error" in s:
+            click.echo(f"{name:<16}  {s['error']}")
+        else:
+            click.echo(f"{name:<16}{s['identities']:>11}{s['images']:>8}{s['aligned']:>9}{s['failed']:>8}{s['pending']:>9}")
+    click.echo(f"\n{'split':<14}{'identities':>11}{'images':>8}  disjoint  roles")
+    for name, s in split_info.items():
+        click.echo(f"{name:<14}{s['identities']:>11}{s['images']:>8}  {str(s['disjoint']):<8}  {s['roles']}")
+
+
+@data.command()
+@click.option("--seed", default=0, show_default=True, help="Seed of the per-identity choice of inference/test photos.")
+def splits(seed: int) -> None:
+    """(Re)write the committed split files from the prepared LFW and VGGFace2 data."""
+    from .data.align import ALIGNER_VERSION
+    from .data.prepare import prepare as run_prepare
+    from .data.readers import open_dataset
+    from .data.splits import disjointness, make_splits, write_splits
+
+    lfw = run_prepare(open_dataset("lfw"))
+    vgg = run_prepare(open_dataset("vggface2-train"))
+    made = make_splits(lfw.usable(include_grayscale=False), vgg.usable(include_grayscale=False), vgg.name, seed)
+    folder = write_splits(made, seed, ALIGNER_VERSION)
+    ok = disjointness(made)
+    for name, sp in made.items():
+        c = sp.counts()
+        click.echo(f"{name:<12} {c['identities']:>5} identities {c['images']:>6} images  disjoint={ok[name]}")
+    click.echo(f"written to {folder}")
+
+
+@data.command()
+@click.argument("name")
+@click.option("--n", "count", default=16, show_default=True, help="Number of faces.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--root", type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), help="PNG path (default: reports/figures/data-NAME.png).")
+def show(name: str, count: int, seed: int, root: str | None, out: str | None) -> None:
+    """Write a PNG grid of N randomly chosen aligned faces of dataset NAME."""
+    from .data.grid import save_grid
+    from .data.prepare import prepare as run_prepare
+    from .paths import reports_dir
+
+    ds = _open(name, root, None)
+    scan = ds.scan()
+    picked = random.Random(seed).sample([r.relpath for r in scan.records], min(count, len(scan.records)))
+    prepared = run_prepare(ds, only=picked, progress=False)
+    usable = [p for p in picked if prepared.status_of(p) in ("ok", "grayscale")]
+    if not usable:
+        raise BenchError(f"none of the {len(picked)} sampled images of {name} has an aligned face")
+    path = save_grid(prepared.faces(usable), Path(out) if out else reports_dir() / "figures" / f"data-{name}.png")
+    click.echo(f"{len(usable)} faces -> {path}")

@@ -1,0 +1,168 @@
+"""Prepare a dataset once: read every photo, detect and align its face, cache the crop, report failures."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..paths import reports_dir
+from .align import CANONICAL, Aligner
+from .cache import USABLE, AlignedStore, Entry
+from .images import BadImage, decode_rgb, file_digest
+from .readers import FolderPerIdentity, ImageRecord
+
+WRITE_EVERY = 128  # crops per transaction: an interrupt loses at most this much work
+
+
+@dataclass
+class Failure:
+    path: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class PreparedDataset:
+    """A dataset whose every image has been looked at: crops for the usable ones, reasons for the rest."""
+
+    name: str
+    images_root: Path
+    records: list[ImageRecord]
+    keys: list[str]  # content key per record ('' if the file could not be read at all)
+    status: list[str]
+    detail: list[str]
+    empty_identities: list[str]
+    store: AlignedStore
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        self._index = {r.relpath: i for i, r in enumerate(self.records)}
+
+    @property
+    def identities(self) -> list[str]:
+        return sorted({r.identity for r in self.records})
+
+    def usable(self, include_grayscale: bool = True) -> list[ImageRecord]:
+        ok = USABLE if include_grayscale else ("ok",)
+        return [r for r, s in zip(self.records, self.status) if s in ok]
+
+    def status_of(self, relpath: str) -> str:
+        return self.status[self._index[relpath]]
+
+    def faces(self, relpaths: list[str]) -> np.ndarray:
+        """Aligned crops (``N x 112 x 112 x 3`` uint8) of the given images, in order."""
+        keys = []
+        for p in relpaths:
+            i = self._index.get(p)
+            if i is None:
+                raise KeyError(f"{self.name}: no image {p!r}")
+            if self.status[i] not in USABLE:
+                raise KeyError(f"{self.name}: {p!r} has no aligned face ({self.status[i]})")
+            keys.append(self.keys[i])
+        return self.store.crops(keys)
+
+    def failures(self) -> list[Failure]:
+        out = [Failure(f"{ident}/", "empty identity folder") for ident in self.empty_identities]
+        out += [Failure(r.relpath, s, d) for r, s, d in zip(self.records, self.status, self.detail) if s != "ok"]
+        return out
+
+    def summary(self) -> dict:
+        counts: dict[str, int] = {}
+        for s in self.status:
+            counts[s] = counts.get(s, 0) + 1
+        failed = sum(v for k, v in counts.items() if k not in USABLE)
+        return {
+            "identities": len(self.identities),
+            "images": len(self.records),
+            "aligned": sum(counts.get(s, 0) for s in USABLE),
+            "failed": failed,
+            "grayscale": counts.get("grayscale", 0),
+            "pending": counts.get("pending", 0),
+            "empty_identity_folders": len(self.empty_identities),
+            "failure_reasons": {k: v for k, v in sorted(counts.items()) if k not in USABLE and k != "pending"},
+        }
+
+    def write_report(self, path: Path | None = None) -> Path:
+        path = path or reports_dir() / "data" / f"{self.name}-failures.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["path", "reason", "detail"])
+            for fl in self.failures():
+                w.writerow([fl.path, fl.reason, fl.detail])
+        tmp.replace(path)
+        return path
+
+
+def _read(dataset: FolderPerIdentity, rec: ImageRecord) -> bytes:
+    try:
+        return (dataset.images_root / rec.relpath).read_bytes()
+    except OSError:
+        return b""
+
+
+def _process(data: bytes, relpath: str, pre_aligned: bool, aligner: Aligner) -> Entry:
+    key = file_digest(data)
+    try:
+        rgb, gray = decode_rgb(data, relpath)
+        if pre_aligned:
+            crop = rgb if rgb.shape[:2] == (CANONICAL, CANONICAL) else cv2.resize(rgb, (CANONICAL, CANONICAL), interpolation=cv2.INTER_AREA)
+            landmarks, detector = None, "pre-aligned"
+        else:
+            aligned = aligner.align(rgb)
+            crop, landmarks, detector = aligned.crop, aligned.landmarks, aligned.detector
+    except BadImage as bad:
+        return Entry(key, bad.reason, bad.detail, "", None, None)
+    status = "grayscale" if gray else "ok"
+    return Entry(key, status, "kept for verification, excluded from mask splits" if gray else "", detector, landmarks, crop)
+
+
+def prepare(
+    dataset: FolderPerIdentity,
+    aligner: Aligner | None = None,
+    only: list[str] | None = None,
+    progress: bool = True,
+    dry: bool = False,
+    write_every: int = WRITE_EVERY,
+) -> PreparedDataset:
+    """Align every image of ``dataset`` (or only the relpaths in ``only``), reusing cached crops.
+
+    ``dry=True`` looks at the cache without aligning anything (unprocessed images show as 'pending').
+    """
+    aligner = aligner or Aligner()
+    scan = dataset.scan()
+    records = scan.records
+    if only is not None:
+        wanted = set(only)
+        records = [r for r in records if r.relpath in wanted]
+        missing = wanted - {r.relpath for r in records}
+        if missing:
+            raise KeyError(f"{dataset.name}: {len(missing)} requested images do not exist (first: {sorted(missing)[0]})")
+    store = AlignedStore(aligner.version)
+    keys = [file_digest(data) if data else "" for data in map(lambda r: _read(dataset, r), tqdm(
+        records, desc=f"hash {dataset.name}", disable=not progress, leave=False, mininterval=1))]
+    known = store.details([k for k in keys if k])
+    todo = [i for i, k in enumerate(keys) if k and k not in known]
+    if todo and not dry:
+        batch: list[Entry] = []
+        for i in tqdm(todo, desc=f"align {dataset.name}", disable=not progress, unit="img"):
+            batch.append(_process(_read(dataset, records[i]), records[i].relpath, dataset.pre_aligned, aligner))
+            if len(batch) >= write_every:
+                store.put_many(batch)
+                batch = []
+        store.put_many(batch)
+        known = store.details([k for k in keys if k])
+    status, detail = [], []
+    for k, rec in zip(keys, records):
+        if not k:
+            status.append("unreadable"); detail.append("empty or unreadable file")
+        else:
+            s, d = known.get(k, ("pending", "not aligned yet"))
+            status.append(s); detail.append(d)
+    return PreparedDataset(dataset.name, dataset.images_root, records, keys, status, detail, scan.empty_identities, store)

@@ -1,0 +1,146 @@
+"""Identity-disjoint protocol splits, written once (seeded) and committed under datasets/splits/.
+
+Split files hold identity and file names only (CSV: dataset, identity, role, file), never images.
+
+- ``celebrities``: LFW identities with >= 20 usable photos: 10 inference + 10 test each (Privacy-Celebrities)
+- ``commons``:     LFW identities with 15-19 usable photos: 10 inference + 5 test each (Privacy-Commons)
+- ``distractors``: every usable photo of every other LFW identity (the 1:N gallery)
+- ``train``:       VGGFace2-subset/train, minus identities reported to also be LFW people
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+from ..errors import BenchError
+from ..paths import splits_dir
+from .readers import ImageRecord
+
+SPLIT_NAMES = ("train", "celebrities", "commons", "distractors")
+GENERATOR_VERSION = 1
+# VGGFace2 ids listed elsewhere as LFW identities (../shared/DATA.md); kept out of training so a
+# generator never trains on a person whose photos it is later asked to protect
+VGG_LFW_OVERLAP = ("n000021", "n000030")
+PROTOCOLS = {"celebrities": (20, None, 10, 10), "commons": (15, 19, 10, 5)}  # min, max usable, n_inference, n_test
+
+
+@dataclass(frozen=True)
+class Row:
+    dataset: str
+    identity: str
+    role: str  # inference | test | gallery | train
+    file: str  # relpath inside the dataset's images root
+
+
+class Split:
+    def __init__(self, name: str, rows: list[Row]):
+        self.name, self.rows = name, rows
+        self._by_id: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        for r in rows:
+            self._by_id[r.identity][r.role].append(r.file)
+
+    @property
+    def dataset(self) -> str:
+        names = {r.dataset for r in self.rows}
+        if len(names) != 1:
+            raise BenchError(f"split {self.name} spans datasets {sorted(names)}")
+        return names.pop()
+
+    def identities(self) -> list[str]:
+        return sorted(self._by_id)
+
+    def files(self, identity: str, role: str) -> list[str]:
+        return list(self._by_id[identity][role])
+
+    def all_files(self, role: str | None = None) -> list[str]:
+        return [r.file for r in self.rows if role is None or r.role == role]
+
+    def counts(self) -> dict:
+        roles: dict[str, int] = defaultdict(int)
+        for r in self.rows:
+            roles[r.role] += 1
+        return {"identities": len(self._by_id), "images": len(self.rows), "by_role": dict(roles)}
+
+
+def _choose(files: list[str], k: int, seed: int, identity: str) -> list[str]:
+    # per-identity RNG: one identity's choice never depends on which other identities exist
+    rng = random.Random(f"{seed}:{identity}")
+    return rng.sample(sorted(files), k)
+
+
+def make_splits(lfw_usable: list[ImageRecord], train_usable: list[ImageRecord], train_dataset: str = "vggface2-train",
+                seed: int = 0) -> dict[str, Split]:
+    """Build every split from the usable (aligned, colour) LFW and training photos."""
+    by_id: dict[str, list[str]] = defaultdict(list)
+    for rec in lfw_usable:
+        by_id[rec.identity].append(rec.relpath)
+    splits: dict[str, list[Row]] = {name: [] for name in SPLIT_NAMES}
+    taken: set[str] = set()
+    for name, (lo, hi, n_inf, n_test) in PROTOCOLS.items():
+        for ident in sorted(by_id):
+            n = len(by_id[ident])
+            if ident in taken or n < lo or (hi is not None and n > hi):
+                continue
+            chosen = _choose(by_id[ident], n_inf + n_test, seed, ident)
+            splits[name] += [Row("lfw", ident, "inference", f) for f in sorted(chosen[:n_inf])]
+            splits[name] += [Row("lfw", ident, "test", f) for f in sorted(chosen[n_inf:])]
+            taken.add(ident)
+    # every LFW photo of a protocol identity is left out of the gallery, not only the chosen ones
+    for ident in sorted(by_id):
+        if ident not in taken:
+            splits["distractors"] += [Row("lfw", ident, "gallery", f) for f in sorted(by_id[ident])]
+    for rec in sorted(train_usable, key=lambda r: r.relpath):
+        if rec.identity not in VGG_LFW_OVERLAP:
+            splits["train"].append(Row(train_dataset, rec.identity, "train", rec.relpath))
+    return {name: Split(name, rows) for name, rows in splits.items()}
+
+
+def write_splits(splits: dict[str, Split], seed: int, aligner_version: str, folder: Path | None = None) -> Path:
+    folder = folder or splits_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in splits.values():
+        tmp = folder / f"{split.name}.csv.tmp"
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(["dataset", "identity", "role", "file"])
+            w.writerows([[r.dataset, r.identity, r.role, r.file] for r in split.rows])
+        tmp.replace(folder / f"{split.name}.csv")
+    manifest = {
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "aligner_version": aligner_version,
+        "protocols": {k: dict(zip(("min_usable", "max_usable", "inference", "test"), v)) for k, v in PROTOCOLS.items()},
+        "excluded_identities": {f"vggface2-train/{i}": "listed elsewhere as an LFW identity" for i in VGG_LFW_OVERLAP},
+        "usable_means": "aligned, colour (grayscale photos are kept for verification but not used in mask splits)",
+        "counts": {name: s.counts() for name, s in splits.items()},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return folder
+
+
+def load_split(name: str, folder: Path | None = None) -> Split:
+    folder = folder or splits_dir()
+    path = folder / f"{name}.csv"
+    if not path.exists():
+        known = sorted(p.stem for p in folder.glob("*.csv"))
+        raise BenchError(f"unknown split {name!r}; known splits: {', '.join(known) or '(none: run `bench data splits`)'}")
+    with open(path, newline="") as f:
+        rows = [Row(**r) for r in csv.DictReader(f)]
+    return Split(name, rows)
+
+
+def disjointness(splits: dict[str, Split]) -> dict[str, bool]:
+    """Per split: True when none of its identities (dataset-qualified) or files appears in another split."""
+    ids = {n: {(r.dataset, r.identity) for r in s.rows} for n, s in splits.items()}
+    files = {n: {(r.dataset, r.file) for r in s.rows} for n, s in splits.items()}
+    ok = {n: True for n in splits}
+    for a, b in combinations(splits, 2):
+        if ids[a] & ids[b] or files[a] & files[b]:
+            ok[a] = ok[b] = False
+    return ok

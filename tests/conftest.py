@@ -1,0 +1,33 @@
+"""Test-session set-up: every test run starts from an empty cache, so nothing passes thanks to files
+left by an earlier run. Real data comes from ../shared (found by bench.paths.shared_dir)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import pytest
+
+# Set before any bench module computes a path. BENCH_TEST_CACHE lets a developer keep aligned crops
+# between local runs; CI never sets it.
+os.environ["BENCH_CACHE"] = os.environ.get("BENCH_TEST_CACHE") or tempfile.mkdtemp(prefix="bench-test-cache-")
+os.environ.setdefault("BENCH_RESULTS", tempfile.mkdtemp(prefix="bench-test-results-"))
+
+
+@pytest.fixture(scope="session")
+def lfw():
+    from bench.data import open_dataset
+
+    return open_dataset("lfw")
+
+
+@pytest.fixture(scope="session")
+def aligned(lfw):
+    """aligned(relpaths) -> uint8 N x 112 x 112 x 3 crops of real LFW photos (aligned on first use)."""
+    from bench.data import prepare
+
+    def get(relpaths: list[str]):
+        prepared = prepare(lfw, only=sorted(set(relpaths)), progress=False)
+        return prepared.faces(list(relpaths))
+
+    return get
