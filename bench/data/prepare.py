@@ -75,7 +75,7 @@ class PreparedDataset:
         counts: dict[str, int] = {}
         for s in self.status:
             counts[s] = counts.get(s, 0) + 1
-        failed = sum(v for k, v in counts.items() if k not in USABLE)
+        failed = sum(v for k, v in counts.items() if k not in USABLE and k != "pending")
         return {
             "identities": len(self.identities),
             "images": len(self.records),
