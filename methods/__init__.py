@@ -1,0 +1,10 @@
+"""Mask-crafting methods (AdvCloak, OPOM, FI-UAP, ...) behind one ``craft`` interface.
+
+Importing this package registers the built-in methods; plugins register through the entry-point
+group ``bench.methods``.
+"""
+
+from .base import METHODS, MaskMethod, create_method, method_info, register_method
+from . import baselines, feature_attacks  # noqa: F401  (register the built-in methods)
+
+__all__ = ["METHODS", "MaskMethod", "create_method", "method_info", "register_method"]
