@@ -1,0 +1,122 @@
+"""Gradient-based feature-space masks: FI-UAP, OPOM (class centre / affine hull / convex hull), FIM.
+
+All share one signed-gradient loop in 0-255 pixel units (the official OPOM settings: L-infinity
+eps 8, step 1, 16 rounds, uniform random start in [-eps, eps]). Each round perturbs every inference
+photo by the current mask, takes one signed-gradient step per photo that *increases* the distance
+between its feature and the person's clean feature set, and (for person-specific masks) averages the
+per-photo perturbations back into one mask clipped to eps.
+
+The distance is the squared L2 distance between the unit-norm feature and its projection onto
+(FI-UAP) the photo's own clean feature, or (OPOM) the person's class centre / affine hull / convex
+hull of clean inference features; projections are constants (envelope-theorem gradient).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .base import MaskMethod, register_method
+from .subspace import subspace_loss
+
+PIXEL = 255.0
+
+
+@dataclass
+class FeatureAttackParams:
+    eps: float = 8.0  # L-infinity bound, 0-255 pixels
+    step: float = 1.0  # signed-gradient step, 0-255 pixels
+    steps: int = 16
+    random_start: bool = True
+
+
+@dataclass
+class ConvexParams(FeatureAttackParams):
+    warmup: int = 5  # first rounds use class-centre weights: a start inside the hull has zero gradient
+
+
+def _clean_features(faces: torch.Tensor, surrogates) -> list[torch.Tensor]:
+    with torch.no_grad():
+        return [s(faces) for s in surrogates]
+
+
+class FeatureAttack(MaskMethod):
+    """The shared loop; subclasses choose the projection (``subspace``) and whether the mask is shared."""
+
+    Params = FeatureAttackParams
+    subspace: str = "self"  # "self" = each photo's own clean feature (FI-UAP, FIM)
+
+    def projection_kind(self, step: int) -> str:
+        return self.subspace
+
+    def loss(self, feats: list[torch.Tensor], clean: list[torch.Tensor], step: int) -> torch.Tensor:
+        """Summed over photos and surrogates (the per-photo gradient must not shrink with n)."""
+        total = 0.0
+        kind = self.projection_kind(step)
+        for f, c in zip(feats, clean):
+            if kind == "self":
+                total = total + (f - c).square().sum()
+            else:
+                total = total + subspace_loss(f, c, kind, reduction="sum")
+        return total
+
+    def forward(self, faces, surrogates, generator):
+        p = self.params
+        eps, step = p.eps / PIXEL, p.step / PIXEL
+        shared = self.kind == "person"
+        shape = faces.shape[1:] if shared else faces.shape
+        delta = (torch.rand(shape, generator=generator) * 2 - 1) * eps if p.random_start else torch.zeros(shape)
+        delta = delta.to(faces.device, faces.dtype)
+        clean = _clean_features(faces, surrogates)
+        for t in range(p.steps):
+            adv = (faces + delta).clamp(0, 1).requires_grad_(True)
+            loss = self.loss([s(adv) for s in surrogates], clean, t)
+            (grad,) = torch.autograd.grad(loss, adv)
+            stepped = (adv.detach() + step * grad.sign()).clamp(0, 1) - faces
+            delta = (stepped.mean(0) if shared else stepped).clamp(-eps, eps)
+        return delta
+
+
+@register_method
+class FIUAP(FeatureAttack):
+    name = "fi-uap"
+    kind = "person"
+    subspace = "self"
+    description = "FI-UAP (paper Eq. 20): one mask pushing each photo's feature from its own clean feature."
+
+
+@register_method
+class OPOMCenter(FeatureAttack):
+    name = "opom-center"
+    kind = "person"
+    subspace = "center"
+    description = "OPOM-ClassCenter: one mask pushing features from the person's mean clean feature."
+
+
+@register_method
+class OPOMAffine(FeatureAttack):
+    name = "opom-affine"
+    kind = "person"
+    subspace = "affine"
+    description = "OPOM-AffineHull: one mask pushing features out of the affine hull of clean features."
+
+
+@register_method
+class OPOMConvex(FeatureAttack):
+    name = "opom-convex"
+    kind = "person"
+    subspace = "convex"
+    Params = ConvexParams
+    description = "OPOM-ConvexHull: one mask pushing features out of the convex hull of clean features."
+
+    def projection_kind(self, step: int) -> str:
+        return "center" if step < self.params.warmup else "convex"
+
+
+@register_method
+class FIM(FeatureAttack):
+    name = "fim"
+    kind = "image"
+    subspace = "self"
+    description = "FIM: image-specific iterative feature attack (one perturbation per photo)."
