@@ -11,7 +11,13 @@ from .data import open_dataset, prepare
 from .data.align import ALIGNER_VERSION
 from .data.splits import Split
 from .paths import cache_dir
-from .zoo.base import Recognizer
+from .zoo.base import ModelCard, Recognizer
+
+
+def model_fingerprint(card: ModelCard) -> str:
+    """Identifies a model's weights and preprocessing: cached features and results follow it."""
+    files = ",".join(f.sha256[:12] for f in card.files) or "no-files"
+    return f"{files}/{card.extra['fingerprint']}" if "fingerprint" in card.extra else files
 
 
 class FaceSource:
@@ -30,12 +36,8 @@ class FaceSource:
         return np.stack([self._cache[f] for f in files]) if files else np.empty((0, 112, 112, 3), np.uint8)
 
 
-def weights_fingerprint(model: Recognizer) -> str:
-    return ",".join(f.sha256[:12] for f in model.card.files) or "no-files"
-
-
 def feature_cache_path(model: Recognizer, dataset: str, files: list[str]) -> Path:
-    h = hashlib.sha1("\n".join([model.name, weights_fingerprint(model), ALIGNER_VERSION, dataset, *files]).encode())
+    h = hashlib.sha1("\n".join([model.name, model_fingerprint(model.card), ALIGNER_VERSION, dataset, *files]).encode())
     return cache_dir() / "features" / model.name / f"{h.hexdigest()[:20]}.npy"
 
 

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .budget import l2_255, protect, realised_l2, scale_to_budget
 from .data.splits import Split, load_split
 from .errors import BenchError
-from .features import FaceSource, clean_features, embed_uint8, split_files
+from .features import FaceSource, clean_features, embed_uint8, model_fingerprint, split_files
 from .metrics import linf_255, psnr, ssim
 from .protocol import identification, tpr_at_far
 from .provenance import config_hash, provenance
@@ -118,8 +118,12 @@ class Runner:
     def n_inference_for(self, method: str, n_inf: int) -> int:
         return n_inf if self.methods[method].kind in ("person", "universal") else 0
 
+    @staticmethod
+    def weights_of(names: str) -> str:
+        return "" if names == "-" else "+".join(model_fingerprint(card_of(n)) for n in names.split("+"))
+
     def mask_key(self, method: str, source: str, seed: int, n_inf: int) -> dict:
-        return {"split": self.cfg.split, "source": source, "method": method,
+        return {"split": self.cfg.split, "source": source, "source_weights": self.weights_of(source), "method": method,
                 "method_config": config_hash(self.methods[method].config()), "seed": seed, "n_inference": n_inf}
 
     def masks(self, method: str, source: str, seed: int, n_inf: int) -> tuple[dict[str, torch.Tensor], dict]:
@@ -151,6 +155,7 @@ class Runner:
     def cell_key(self, method: str, source: str, target: str, budget: float, seed: int, n_inf: int) -> dict:
         return {"split": self.cfg.split, "source": source, "method": method,
                 "method_config": config_hash(self.methods[method].config()), "target": target,
+                "weights": f"{self.weights_of(source)}->{self.weights_of(target)}",
                 "budget": float(budget), "seed": seed, "n_inference": n_inf,
                 "protocol": f"{PROTOCOL}/{self.cfg.gallery_split}/k{','.join(map(str, self.cfg.ks))}/far{self.cfg.far}"}
 

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from .paths import results_dir
 from .provenance import config_hash
 
-CELL_KEY_FIELDS = ("split", "source", "method", "method_config", "target", "budget", "seed", "n_inference", "protocol")
+CELL_KEY_FIELDS = ("split", "source", "method", "method_config", "target", "weights", "budget", "seed", "n_inference", "protocol")
 
 
 def _atomic_write(path: Path, write) -> None:
