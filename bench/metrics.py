@@ -7,7 +7,12 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 
 def ssim(clean: np.ndarray, protected: np.ndarray) -> np.ndarray:
-    return np.array([structural_similarity(a, b, channel_axis=2, data_range=255) for a, b in zip(clean, protected)])
+    """SSIM as defined by Wang et al. (2004): 11x11 Gaussian window, sigma 1.5, per channel, averaged."""
+    return np.array([
+        structural_similarity(a, b, channel_axis=2, data_range=255, gaussian_weights=True, sigma=1.5,
+                              use_sample_covariance=False)
+        for a, b in zip(clean, protected)
+    ])
 
 
 def psnr(clean: np.ndarray, protected: np.ndarray) -> np.ndarray:
