@@ -15,9 +15,10 @@ from .zoo.base import ModelCard, Recognizer
 
 
 def model_fingerprint(card: ModelCard) -> str:
-    """Identifies a model's weights and preprocessing: cached features and results follow it."""
+    """Identifies a model's weights and preprocessing: cached features and results follow them."""
     files = ",".join(f.sha256[:12] for f in card.files) or "no-files"
-    return f"{files}/{card.extra['fingerprint']}" if "fingerprint" in card.extra else files
+    prep = card.extra.get("fingerprint") or card.extra.get("preprocessing") or ""
+    return f"{files}/{hashlib.sha1(str(prep).encode()).hexdigest()[:8]}"
 
 
 class FaceSource:

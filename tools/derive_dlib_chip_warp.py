@@ -1,12 +1,12 @@
 """Derive the fixed similarity warp from the canonical ArcFace 112x112 crop to dlib's 150x150 face chip.
 
 Why a fit: dlib's chip (``get_face_chip(img, shape5, size=150, padding=0.25)``) is placed by its
-5-point model (eye corners, nose base), the canonical crop by eye centres, nose tip and mouth corners
-(from the 68-point model), so the two frames are related by a per-face similarity that is nearly
-constant. For each of a few hundred LFW images this script computes
+5-point model (eye corners, nose base), the canonical crop by eye centres, nose tip and mouth
+corners, so the two frames are related by a per-face similarity that is nearly constant. For each of a few hundred LFW images this script computes
 
-* A: image -> canonical 112 crop, least-squares similarity of the 68-point-derived ArcFace points
-  (eye centres = mean of points 36-41 / 42-47, nose tip 30, mouth corners 48, 54) onto the template;
+* A: image -> canonical 112 crop, least-squares similarity of five landmarks onto the ArcFace
+  template: MTCNN's (``--landmarks mtcnn``, the pipeline's primary detector and the default) or the
+  68-point model's (eye centres = mean of points 36-41 / 42-47, nose tip 30, mouth corners 48, 54);
 * C: image -> chip, rebuilt exactly as dlib's ``get_mapping_to_chip`` does from the ``chip_details``
   (rect + angle) that ``get_face_chip_details`` returns (checked against ``dlib.get_face_chip``);
 
@@ -17,7 +17,7 @@ For comparison it also prints the "analytic" W from dlib's mean face shape (the 
 ``get_face_chip_details`` uses for 68-point shapes), and, with ``--check``, how close dlib's
 descriptor of the warped 112 crop is to its descriptor of the true chip.
 
-Run:  .venv/bin/python tools/derive_dlib_chip_warp.py --n 400 --check 100   (about a minute of CPU)
+Run:  .venv/bin/python tools/derive_dlib_chip_warp.py --n 400 --check 100 [--landmarks mtcnn|dlib68]
 The constants printed are hard-coded in ``bench/zoo/dlib_chip.py``.
 """
 
@@ -111,11 +111,18 @@ def load_models():
     )
 
 
-def measure(paths: list[Path]):
-    """Per image: (A image->112, C image->chip, RGB image, 5-point shape); faces dlib misses are skipped."""
+def measure(paths: list[Path], landmarks: str = "mtcnn"):
+    """Per image: (A image->112, C image->chip, RGB image, 5-point shape); faces dlib misses are skipped.
+
+    ``landmarks`` places the canonical crop as the data pipeline does: "mtcnn" (its primary
+    detector, bench.data.align) or "dlib68" (its fallback).
+    """
     import dlib
 
+    from bench.data.align import MtcnnDetector, nearest_to_centre
+
     detector, pred68, pred5 = load_models()
+    mtcnn = MtcnnDetector()
     out = []
     for path in paths:
         img = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
@@ -126,6 +133,11 @@ def measure(paths: list[Path]):
         rect = min(rects, key=lambda r: np.hypot(r.center().x - centre[0], r.center().y - centre[1]))
         p68 = np.array([[p.x, p.y] for p in pred68(img, rect).parts()], dtype=np.float64)
         five = np.stack([p68[36:42].mean(0), p68[42:48].mean(0), p68[30], p68[48], p68[54]])
+        if landmarks == "mtcnn":
+            faces = mtcnn.detect(img)
+            if not faces:
+                continue
+            five = nearest_to_centre(faces, img.shape).landmarks
         shape5 = pred5(img, rect)
         a = fit_similarity(five, ARCFACE)
         c = chip_mapping(dlib.get_face_chip_details(shape5, size=CHIP, padding=PADDING))
@@ -192,11 +204,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300, help="LFW images to fit on")
     ap.add_argument("--check", type=int, default=0, help="images for the descriptor check (slow: dlib-bin)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--landmarks", choices=["mtcnn", "dlib68"], default="mtcnn",
+                    help="which landmarks place the canonical crop (the pipeline's primary is MTCNN)")
     args = ap.parse_args()
 
     paths = sorted((data_dir() / "lfw" / "images").glob("*/*.jpg"))
     pick = np.random.default_rng(args.seed).choice(len(paths), size=args.n, replace=False)
-    pairs = measure([paths[i] for i in sorted(pick)])
+    pairs = measure([paths[i] for i in sorted(pick)], args.landmarks)
     print(f"{len(pairs)} of {args.n} LFW images had a dlib detection")
     print(f"chip_mapping vs dlib.get_face_chip: worst mean |diff| {check_reconstruction(pairs):.3f} grey levels")
 

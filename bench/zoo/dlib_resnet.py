@@ -31,7 +31,7 @@ from torch import nn
 from ..errors import BenchError, WeightFileError
 from ..paths import models_dir
 from .base import ModelCard, Recognizer
-from .dlib_chip import CHIP_SIZE, canonical_to_chip
+from .dlib_chip import CHIP_SIZE, canonical_to_chip, chip_warp_summary
 from .dlib_dat import BLOCKS, EMBEDDING_DIM, load_dlib_dat
 from .registry import register_recognizer
 from .weights import WeightFile
@@ -73,7 +73,11 @@ LICENCE = (
 )
 
 NETWORK = "dlib-resnet"
-PREPROCESSING = "112 crop -> fixed similarity warp to dlib's 150x150 chip, RGB, (x*255 - mean) / 256"
+# the warp's constants are part of the text so cached features follow any change to them
+PREPROCESSING = (
+    "112 crop -> fixed similarity warp to dlib's 150x150 chip "
+    f"({chip_warp_summary()}), RGB, (x*255 - mean) / 256"
+)
 
 # ---------------------------------------------------------------------------------------------
 # the network
