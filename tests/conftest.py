@@ -31,3 +31,23 @@ def aligned(lfw):
         return prepared.faces(list(relpaths))
 
     return get
+
+
+PAIRS_PER_FOLD = 20  # 10 same + 10 different pairs from each of LFW's 10 folds: 200 pairs, ~400 photos
+
+
+@pytest.fixture(scope="session")
+def lfw_slice(lfw):
+    """A fixed slice of the official LFW pairs: (pairs, fold index per pair, sorted unique files)."""
+    from bench.verify import lfw_pairs
+
+    pairs, fold_of = lfw_pairs(lfw, PAIRS_PER_FOLD)
+    files = sorted({p for a, b, _ in pairs for p in (a, b)})
+    return pairs, fold_of, files
+
+
+@pytest.fixture(scope="session")
+def lfw_slice_faces(lfw_slice, aligned):
+    """Aligned crops of the slice's photos (uint8 N x 112 x 112 x 3) and their identity names."""
+    files = lfw_slice[2]
+    return aligned(files), [f.split("/")[0] for f in files]

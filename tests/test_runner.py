@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import main
-from bench.data.readers import ImageRecord
 from bench.data.splits import make_splits, write_splits
 from bench.report import protection_table, write_reports
 from bench.runner import RunConfig, Runner
