@@ -43,7 +43,7 @@ def prepare(name: str, root: str | None, layout: str | None) -> None:
     s = prepared.summary()
     click.echo(
         f"{name}: {s['identities']} identities, {s['images']} images, {s['aligned']} aligned "
-        f"({s['grayscale']} grayscale), {s['failed']} failed {s['failure_reasons'] or ''}, "
+        f"({s['grayscale']} grayscale), {s['failed']} failed{' ' + str(s['failure_reasons']) if s['failed'] else ''}, "
         f"{s['empty_identity_folders']} empty identity folders  [{seconds:.1f} s]"
     )
     click.echo(f"failure report: {report}")

@@ -1,4 +1,5 @@
-"""Models users bring (bench.zoo.user_models) and the arcface_torch IResNet port (bench.zoo.iresnet).
+"""Models users bring (bench.zoo.user_models, .preprocess, .checkpoints) and the arcface_torch IResNet
+port (bench.zoo.iresnet).
 
 No pretrained weights are available offline, so every checkpoint here is generated locally from a
 randomly initialised network (tests say so in their names): they check loading, safety, wiring,
@@ -26,9 +27,9 @@ from bench.errors import BenchError, WeightFileError
 from bench.paths import data_dir, repo_root
 from bench.zoo import RECOGNIZERS, card_of, create_recognizer
 from bench.zoo.iresnet import ARCHS, guess_arch, iresnet
+from bench.zoo.preprocess import Preprocess, ToNetworkInput
 from bench.zoo.user_models import (
-    ENV_VAR, FORMATS, Preprocess, ToNetworkInput, is_user_model, load_user_models, read_user_models,
-    register_user_model, remove_user_model,
+    ENV_VAR, FORMATS, is_user_model, load_user_models, read_user_models, register_user_model, remove_user_model,
 )
 
 onnx = pytest.importorskip("onnx")

@@ -20,17 +20,18 @@ Formats (``FORMATS``):
 * ``onnx``: any ONNX model, run by onnxruntime (black-box: no gradients);
 * ``onnx-torch``: an ONNX model converted to torch by onnx2torch (white-box).
 
-Preprocessing (:class:`Preprocess`) maps the canonical face (N x 3 x 112 x 112, [0, 1], RGB,
-ArcFace-aligned) to the network input, differentiably: resize to ``input_size``, reorder to
-``colour``, multiply by ``scale`` (1 or 255), then ``(x - mean) / std`` with mean/std given in the
-channel order the network sees, and finally ``layout`` (NCHW or NHWC). Each format has defaults
-(``FORMATS[f].default``); pass a partial dict (``{"colour": "bgr"}``) to override single fields. For
-ONNX files a static input shape also sets ``input_size`` and ``layout``, and a graph that normalises
-its own input (Sub/Mul first, as insightface's model_zoo checks) gets mean 0 / std 1.
+Preprocessing (:class:`Preprocess`, from :mod:`bench.zoo.preprocess`) maps the canonical face (N x 3
+x 112 x 112, [0, 1], RGB, ArcFace-aligned) to the network input, differentiably: resize to
+``input_size``, reorder to ``colour``, multiply by ``scale`` (1 or 255), then ``(x - mean) / std``
+with mean/std given in the channel order the network sees, and finally ``layout`` (NCHW or NHWC).
+Each format has defaults (``FORMATS[f].default``); pass a partial dict (``{"colour": "bgr"}``) to
+override single fields. For ONNX files a static input shape also sets ``input_size`` and ``layout``,
+and a graph that normalises its own input (Sub/Mul first, as insightface's model_zoo checks) gets
+mean 0 / std 1.
 
-Safety: checkpoints are untrusted. ``.safetensors`` files are read by safetensors; anything else by
-``torch.load(weights_only=True)``, so a pickle that needs arbitrary code is refused, never run. The
-file's sha256 is recorded at registration and checked on every load.
+Safety (:mod:`bench.zoo.checkpoints`): checkpoints are untrusted. ``.safetensors`` files are read by
+safetensors; anything else by ``torch.load(weights_only=True)``, so a pickle that needs arbitrary
+code is refused, never run. The file's sha256 is recorded at registration and checked on every load.
 
 Registrations persist in a JSON file, ``$BENCH_USER_MODELS`` if set, else
 ``$XDG_CONFIG_HOME/cloakbench/user-models.json`` (``~/.config/cloakbench/user-models.json``): per
@@ -41,12 +42,10 @@ Paths are stored absolute; a hand-written relative path is taken relative to the
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import hashlib
 import json
 import os
-import pickle
 import re
 import warnings
 from dataclasses import dataclass
@@ -55,220 +54,20 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import BenchError
 from .base import CANONICAL_SIZE, ModelCard, Recognizer
+from .checkpoints import load_state_dict_file, load_strict
 from .iresnet import ARCHS, guess_arch, iresnet
+from .preprocess import Preprocess, ToNetworkInput
 from .registry import RECOGNIZERS
 from .weights import WeightFile, sha256_of
 
 ENV_VAR = "BENCH_USER_MODELS"
 DEFAULT_LICENCE = "unknown (user-supplied model)"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # no '+' or ',': the runner splits on them
-NESTING_KEYS = ("state_dict", "model", "model_state_dict", "backbone", "net")
 FILE_VERSION = 1
-
-# ---------------------------------------------------------------------------------------------
-# preprocessing
-
-COLOURS = ("rgb", "bgr")
-SCALES = (1.0, 255.0)
-LAYOUTS = ("nchw", "nhwc")
-RESIZE_MODES = ("bilinear", "bicubic", "area", "nearest")
-
-
-def _triple(value: Any, what: str) -> tuple[float, float, float]:
-    values = [float(value)] if isinstance(value, (int, float)) else [float(v) for v in value]
-    if len(values) == 1:
-        values *= 3
-    if len(values) != 3:
-        raise BenchError(f"preprocessing {what} needs 1 or 3 values, got {len(values)}")
-    return tuple(values)  # type: ignore[return-value]
-
-
-def _choice(value: str, allowed: tuple[str, ...], what: str) -> str:
-    value = str(value).lower()
-    if value not in allowed:
-        raise BenchError(f"preprocessing {what} must be one of {', '.join(allowed)}, got {value!r}")
-    return value
-
-
-def parse_size(value: Any) -> tuple[int, int]:
-    """112, "112", "112x96", (112, 96) -> (H, W)."""
-    if isinstance(value, str):
-        parts = value.lower().replace(" ", "").split("x")
-    else:
-        parts = [value] if isinstance(value, int) else list(value)
-    try:
-        size = tuple(int(p) for p in parts)
-    except ValueError:
-        raise BenchError(f"input size must be HxW (e.g. 112x112), got {value!r}") from None
-    size = size * 2 if len(size) == 1 else size
-    if len(size) != 2 or min(size) < 1:
-        raise BenchError(f"input size must be HxW (e.g. 112x112), got {value!r}")
-    return size  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """How the canonical face becomes the network's input (see the module docstring for the order)."""
-
-    input_size: tuple[int, int] = (CANONICAL_SIZE, CANONICAL_SIZE)
-    colour: str = "rgb"
-    scale: float = 1.0
-    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    layout: str = "nchw"
-    resize: str = "bilinear"
-
-    def __post_init__(self) -> None:
-        # normalise once so equal specs compare, hash and serialise equal
-        fix = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
-        fix("input_size", parse_size(self.input_size))
-        fix("colour", _choice(self.colour, COLOURS, "colour"))
-        fix("layout", _choice(self.layout, LAYOUTS, "layout"))
-        fix("resize", _choice(self.resize, RESIZE_MODES, "resize"))
-        fix("mean", _triple(self.mean, "mean"))
-        fix("std", _triple(self.std, "std"))
-        if float(self.scale) not in SCALES:
-            raise BenchError(f"preprocessing scale must be 1 (pixels in [0, 1]) or 255 (pixels in [0, 255]), got {self.scale}")
-        fix("scale", float(self.scale))
-        if any(s == 0 for s in self.std):
-            raise BenchError("preprocessing std must not contain 0")
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Preprocess":
-        return cls().merged(data)
-
-    def merged(self, overrides: Mapping[str, Any]) -> "Preprocess":
-        unknown = set(overrides) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            fields = ", ".join(f.name for f in dataclasses.fields(self))
-            raise BenchError(f"unknown preprocessing field(s) {', '.join(sorted(unknown))}; fields: {fields}")
-        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
-
-    def describe(self) -> str:
-        h, w = self.input_size
-        fmt = lambda t: ",".join(f"{v:g}" for v in t)  # noqa: E731
-        return (f"{h}x{w} {self.resize}, {self.colour.upper()}, x{self.scale:g}, (x - [{fmt(self.mean)}]) / "
-                f"[{fmt(self.std)}], {self.layout.upper()}")
-
-
-def resize_faces(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    if mode == "area":
-        return F.interpolate(x, size=size, mode="area")
-    if mode == "nearest":
-        return F.interpolate(x, size=size, mode="nearest-exact")  # PIL/OpenCV's pixel-centre convention
-    # antialias when shrinking, as PIL and cv2.INTER_AREA-style pipelines do; differentiable either way
-    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
-    return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=shrink)
-
-
-class ToNetworkInput(nn.Module):
-    """Canonical faces -> the network's input tensor, differentiably (a :class:`Preprocess` as a module)."""
-
-    def __init__(self, spec: Preprocess):
-        super().__init__()
-        self.spec = spec
-        self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1))
-
-    def forward(self, faces: torch.Tensor) -> torch.Tensor:
-        x = resize_faces(faces, self.spec.input_size, self.spec.resize)
-        if self.spec.colour == "bgr":
-            x = x.flip(1)
-        x = (x * self.spec.scale - self.mean) / self.std
-        return x.permute(0, 2, 3, 1).contiguous() if self.spec.layout == "nhwc" else x
-
-    def extra_repr(self) -> str:
-        return self.spec.describe()
-
-
-# ---------------------------------------------------------------------------------------------
-# reading checkpoints safely
-
-
-def _refusal(path: Path, exc: Exception) -> BenchError:
-    detail = " ".join(line.strip() for line in str(exc).splitlines() if "GLOBAL" in line) or type(exc).__name__
-    return BenchError(
-        f"refusing to load {path}: it is a pickle that needs code beyond plain tensors to load ({detail}). "
-        "Loading it could run arbitrary code, so it is never unpickled here. If you trust its origin, convert it "
-        "elsewhere to a plain state dict (torch.save(model.state_dict(), ...)) or to .safetensors and register that."
-    )
-
-
-def read_checkpoint(path: Path) -> Any:
-    """The file's content without running code from it: safetensors, or torch.load(weights_only=True)."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path), device="cpu")
-        except Exception as exc:
-            raise BenchError(f"cannot read {path} as safetensors: {exc}") from exc
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise _refusal(path, exc) from None  # no chaining: the torch message invites weights_only=False
-    except Exception as exc:
-        raise BenchError(f"cannot read {path} as a torch checkpoint ({type(exc).__name__}: {exc})") from exc
-
-
-def _is_tensor_dict(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
-
-
-def extract_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
-    """A flat name -> tensor dict from a checkpoint: unwraps "state_dict"/"model"/... and a "module." prefix."""
-    for _ in range(3):  # e.g. {"epoch": 3, "state_dict": {...}}, at most a few levels deep
-        if _is_tensor_dict(obj) or not isinstance(obj, Mapping):
-            break
-        inner = next((obj[k] for k in NESTING_KEYS if isinstance(obj.get(k), Mapping)), None)
-        if inner is None:
-            break
-        obj = inner
-    if not _is_tensor_dict(obj):
-        what = f"a dict with keys {sorted(map(str, obj))[:8]}" if isinstance(obj, Mapping) else type(obj).__name__
-        raise BenchError(f"{path} holds {what}, not a state dict of tensors (looked under {', '.join(NESTING_KEYS)})")
-    # DataParallel / DistributedDataParallel checkpoints prefix every name with "module."
-    state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()}
-    if len(state) != len(obj):
-        raise BenchError(f"{path}: names collide after stripping the 'module.' prefix")
-    return state
-
-
-def _listing(keys: list[str], limit: int = 8) -> str:
-    more = f", ... ({len(keys)} in all)" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
-
-
-def load_strict(net: nn.Module, state: Mapping[str, torch.Tensor], path: Path, fmt: str, hint: str = "") -> None:
-    """load_state_dict(strict=True), with one error listing every missing, unexpected and mis-shaped key."""
-    expected = net.state_dict()
-    # BatchNorm counters only matter for training; conversions (e.g. to safetensors) often drop them
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in expected]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-              if k in state and state[k].shape != v.shape]
-    if missing or unexpected or shapes:
-        parts = [f"missing keys: {_listing(missing)}" if missing else "",
-                 f"unexpected keys: {_listing(unexpected)}" if unexpected else "",
-                 f"shape mismatches (file vs model): {_listing(shapes)}" if shapes else ""]
-        raise BenchError(f"{path} does not match format {fmt}: " + "; ".join(p for p in parts if p) + hint)
-    net.load_state_dict(state, strict=False)  # strictness checked above, bar the counters
-
-
-def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
-    return extract_state_dict(read_checkpoint(path), path)
-
 
 # ---------------------------------------------------------------------------------------------
 # networks per format; each builder returns an "embedder": canonical faces -> raw N x D features
@@ -686,9 +485,8 @@ def load_user_models(registry_file: Path | None = None) -> list[str]:
 
 
 __all__ = [
-    "ENV_VAR", "FORMATS", "Format", "Preprocess", "ToNetworkInput", "UserModel", "UserRecognizer",
-    "create_user_recognizer", "extract_state_dict", "load_strict", "load_user_models", "read_checkpoint",
-    "read_user_models", "register_user_model", "remove_user_model", "user_models_file", "parse_size",
+    "ENV_VAR", "FORMATS", "Format", "Preprocess", "UserModel", "UserRecognizer", "create_user_recognizer",
+    "load_user_models", "read_user_models", "register_user_model", "remove_user_model", "user_models_file",
 ]
 
 
