@@ -78,7 +78,11 @@ def threshold_at_far(impostor: np.ndarray, far: float) -> float:
     return float(scores[allowed])
 
 
+def tpr_at_threshold(genuine: np.ndarray, threshold: float) -> float:
+    """Fraction of genuine scores accepted (> threshold)."""
+    return float((np.asarray(genuine) > threshold).mean()) if len(genuine) else float("nan")
+
+
 def tpr_at_far(genuine: np.ndarray, impostor: np.ndarray, far: float = 1e-3) -> float:
     """Verification true-accept rate of ``genuine`` scores at the threshold giving FAR on ``impostor``."""
-    thr = threshold_at_far(impostor, far)
-    return float((np.asarray(genuine) > thr).mean()) if len(genuine) else float("nan")
+    return tpr_at_threshold(genuine, threshold_at_far(impostor, far))

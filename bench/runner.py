@@ -20,7 +20,7 @@ from .data.splits import Split, load_split
 from .errors import BenchError
 from .features import FaceSource, clean_features, embed_uint8, model_fingerprint, split_files
 from .metrics import linf_255, psnr, ssim
-from .protocol import identification, tpr_at_far
+from .protocol import identification, threshold_at_far, tpr_at_threshold
 from .provenance import config_hash, provenance
 from .search import make_index
 from .store import ResultStore
@@ -109,8 +109,9 @@ class Runner:
             offset += len(self.test_files[i])
         index = make_index(self.cfg.backend, distractors)
         ident = identification(index, clean, clean, self.cfg.ks)
-        impostor = (test @ distractors.T).ravel()  # clean test photos vs other people's photos
-        state = {"index": index, "clean": clean, "clean_ident": ident, "impostor": impostor}
+        # verification threshold at the FAR: clean test photos against other people's photos
+        threshold = threshold_at_far((test @ distractors.T).ravel(), self.cfg.far)
+        state = {"index": index, "clean": clean, "clean_ident": ident, "threshold": threshold}
         self._clean[target] = state
         return state
 
@@ -232,8 +233,8 @@ class Runner:
         for k in self.cfg.ks:
             out[f"top{k}_protection"] = ident.protection(k)
             out[f"top{k}_clean_accuracy"] = clean.accuracy(k)
-        out["tpr_at_far"] = tpr_at_far(ident.genuine, state["impostor"], self.cfg.far)
-        out["tpr_at_far_clean"] = tpr_at_far(clean.genuine, state["impostor"], self.cfg.far)
+        out["tpr_at_far"] = tpr_at_threshold(ident.genuine, state["threshold"])
+        out["tpr_at_far_clean"] = tpr_at_threshold(clean.genuine, state["threshold"])
         return out
 
     @staticmethod
