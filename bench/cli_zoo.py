@@ -87,7 +87,7 @@ def verify(names, as_json, pairs_per_fold, device, save):
         if save and pairs_per_fold is None:
             meta = load_metadata(name)
             meta.update(result)
-            meta.update({"parameters": sum(p.numel() for p in model.parameters()) or meta.get("parameters"),
+            meta.update({"parameters": model.parameter_count(),
                          "measured": datetime.date.today().isoformat(), "commit": git_commit(),
                          "torch": package_versions().get("torch"), "protocol": "LFW pairs.txt 10-fold, own MTCNN/dlib alignment"})
             save_metadata(name, meta)

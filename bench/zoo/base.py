@@ -84,6 +84,11 @@ class Recognizer(nn.Module):
             return t.device
         return torch.device("cpu")
 
+    def parameter_count(self) -> int | None:
+        """Learned numbers in the network (TFJS graphs keep their weights as buffers)."""
+        n = sum(p.numel() for p in self.parameters()) or sum(b.numel() for b in self.buffers() if b.is_floating_point())
+        return n or None
+
     def embed(self, faces: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 

@@ -25,7 +25,13 @@ class DlibNative(Recognizer):
         super().__init__(card)
         import dlib  # dlib-bin; imported here so the zoo loads without it
 
-        self._net = dlib.face_recognition_model_v1(str(dat_file.verified_path()))
+        self._dat_path = dat_file.verified_path()
+        self._net = dlib.face_recognition_model_v1(str(self._dat_path))
+
+    def parameter_count(self) -> int:
+        from .dlib_dat import load_dlib_dat
+
+        return sum(a.size for a in load_dlib_dat(self._dat_path).params.values())
 
     def embed_chips(self, chips: np.ndarray) -> torch.Tensor:
         """uint8 N x 150 x 150 x 3 RGB chips -> N x 128 dlib descriptors."""
