@@ -51,9 +51,9 @@ def protection_table(rows: pd.DataFrame, split: str, budget: float = 1200.0, n_i
                 table.loc[(source, method), (t, f"Top-{k}")] = 100 * cell[f"top{k}_protection"].mean()  # mean over seeds
                 white.loc[(source, method), (t, f"Top-{k}")] = bool(cell["white_box"].iloc[0])
         for k in ks:
-            vals = [table.loc[(source, method), (t, f"Top-{k}")] for t in targets
-                    if not white.loc[(source, method), (t, f"Top-{k}")]]
-            table.loc[(source, method), ("Average", f"Top-{k}")] = np.nanmean(vals) if vals else np.nan
+            vals = [v for t in targets if not white.loc[(source, method), (t, f"Top-{k}")]
+                    and not pd.isna(v := table.loc[(source, method), (t, f"Top-{k}")])]
+            table.loc[(source, method), ("Average", f"Top-{k}")] = np.mean(vals) if vals else np.nan
     for k in ks:
         table.loc[CLEAN_ROW, ("Average", f"Top-{k}")] = np.nanmean([table.loc[CLEAN_ROW, (t, f"Top-{k}")] for t in targets])
     return table, white
@@ -102,6 +102,21 @@ def protection_latex(table: pd.DataFrame, white: pd.DataFrame, caption: str) -> 
     return "\n".join(lines) + "\n"
 
 
+def protection_markdown(table: pd.DataFrame, white: pd.DataFrame) -> str:
+    """The same table as Markdown (white-box cells marked with *), for READMEs and issue notes."""
+    targets = list(dict.fromkeys(t for t, _ in table.columns))
+    ks = list(dict.fromkeys(k for _, k in table.columns))
+    head = ["source", "method"] + [f"{t} {k}" for t in targets for k in ks]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for idx in table.index:
+        cells = []
+        for col in table.columns:
+            v = table.loc[idx, col]
+            cells.append(("-" if pd.isna(v) else f"{v:.1f}") + ("*" if white.loc[idx, col] else ""))
+        lines.append("| " + " | ".join([idx[0], idx[1]] + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def frame_latex(df: pd.DataFrame, caption: str) -> str:
     cols = [df.index.name or ""] + list(df.columns)
     lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{_tex_escape(caption)}}}",
@@ -131,7 +146,9 @@ def write_reports(rows: list[dict], out: Path | None = None, budget: float = 120
         tex = out / f"table{number}_{split}.tex"
         tex.write_text(protection_latex(table, white, f"Protection success rate (%) on {split}, L2 = {budget:g}. "
                                         "First row: clean identification accuracy (%). Dagger: white-box."))
-        written += [csv, tex]
+        md = out / f"table{number}_{split}.md"
+        md.write_text(protection_markdown(table, white))
+        written += [csv, tex, md]
     if not df.empty and "celebrities" in set(df["split"]):
         eff = efficiency_table(df, "celebrities", budget, n_inference)
         eff.round(4).to_csv(out / "table3_efficiency.csv")
