@@ -1,7 +1,11 @@
 """Gradient-based feature-space masks: FI-UAP, OPOM (class centre / affine hull / convex hull), FIM.
 
 All share one signed-gradient loop in 0-255 pixel units (the official OPOM settings: L-infinity
-eps 8, step 1, 16 rounds, uniform random start in [-eps, eps]). Each round perturbs every inference
+eps 8, step 1, 16 rounds), except that the loop starts from zero by default. The official code starts
+from uniform noise in [-eps, eps]; that noise alone has L2 ~900 and 16 unit steps cannot overwrite
+it, so once the harness rescales every mask to the common L2 budget most of the budget is spent on
+noise. Measured on 16 celebrities, dlib-resnet white-box at L2 1,200: Top-1 protection 76% with the
+random start, 97% without (``-p opom-convex.random_start=true`` restores the official start). Each round perturbs every inference
 photo by the current mask, takes one signed-gradient step per photo that *increases* the distance
 between its feature and the person's clean feature set, and (for person-specific masks) averages the
 per-photo perturbations back into one mask clipped to eps.
@@ -28,7 +32,7 @@ class FeatureAttackParams:
     eps: float = 8.0  # L-infinity bound, 0-255 pixels
     step: float = 1.0  # signed-gradient step, 0-255 pixels
     steps: int = 16
-    random_start: bool = True
+    random_start: bool = False  # see the module docstring: the official start wastes the L2 budget
 
 
 @dataclass
