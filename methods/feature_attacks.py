@@ -12,7 +12,8 @@ the common L2 budget most of the budget is spent on noise (measured on 16 celebr
 white-box at L2 1,200: opom-convex Top-1 protection 76% with start 8, 97% with start 1). A start is
 still needed: FI-UAP's and the affine hull's distance is zero with zero gradient at the clean photo,
 so from exactly zero they never move. The default start = 1 (one step) breaks that symmetry and
-costs ~1/8 of the official noise (fi-uap 94%, opom-affine 94% in the same test). ``-p opom-convex.start=8`` restores the official start.
+costs ~1/8 of the official noise (fi-uap 94%, opom-affine 94% in the same test).
+``-p opom-convex.start=8`` restores the official start.
 
 The distance is the squared L2 distance between the unit-norm feature and its projection onto
 (FI-UAP) the photo's own clean feature, or (OPOM) the person's class centre / affine hull / convex

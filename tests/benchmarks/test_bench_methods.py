@@ -23,22 +23,16 @@ def inference(aligned):
     return to_canonical(torch.from_numpy(aligned(split.files(person, "inference"))))
 
 
-@pytest.mark.parametrize("surrogate", recognizer_names(differentiable=True))
-@pytest.mark.parametrize("method", ["opom-convex", "fi-uap"])
-def test_t1(benchmark, method, surrogate, inference):
+PERSON_CASES = [(m, s) for m in ("opom-convex", "fi-uap") for s in recognizer_names(differentiable=True)]
+IMAGE_CASES = [(m, s) for m in ("fim", "lowkey") for s in ("mobileface", "dlib-resnet")]  # hse LowKey alone: ~4 min
+
+
+@pytest.mark.parametrize(("method", "surrogate"), PERSON_CASES + IMAGE_CASES)
+def test_craft_time(benchmark, method, surrogate, inference):
+    """t1: one person's mask from 10 photos; t2: one batch of 10 photos, seconds per image = time / 10."""
     model = create_recognizer(surrogate)
     algo = create_method(method)
-    benchmark.group = f"t1 {method} (10 photos)"
+    person = algo.kind == "person"
+    benchmark.group = f"t1 {method} (10 photos)" if person else f"t2 {method} (batch of 10 photos; divide by 10)"
     mask = benchmark.pedantic(algo.craft, args=(inference, [model]), kwargs={"seed": 0}, rounds=1, iterations=1)
-    assert mask.shape == (3, 112, 112)
-
-
-@pytest.mark.parametrize("surrogate", ["mobileface", "dlib-resnet"])  # hse-faceres LowKey alone takes ~4 min
-@pytest.mark.parametrize("method", ["fim", "lowkey"])
-def test_t2(benchmark, method, surrogate, inference):
-    """t2 of image-specific methods: one batch of 10 photos; seconds per image = the time / 10."""
-    model = create_recognizer(surrogate)
-    algo = create_method(method)
-    benchmark.group = f"t2 {method} (batch of 10 photos; divide by 10)"
-    masks = benchmark.pedantic(algo.craft, args=(inference, [model]), kwargs={"seed": 0}, rounds=1, iterations=1)
-    assert masks.shape == inference.shape
+    assert mask.shape == ((3, 112, 112) if person else inference.shape)

@@ -34,9 +34,9 @@ def test_search_10k_by_10k(benchmark, backend, vectors):
     benchmark.group = "search 10k x 10k x 512"
     scores, idx = benchmark.pedantic(index.topk, args=(probes, K), rounds=3, iterations=1)
     assert idx.shape == (N, K)
-    best = min(_timed(index.topk, probes, K) for _ in range(3))
-    print(f"{backend}: {best:.3f} s for {N} probes x {N} gallery")
     if not benchmark.disabled:
+        best = min(_timed(index.topk, probes, K) for _ in range(3))
+        print(f"{backend}: {best:.3f} s for {N} probes x {N} gallery")
         assert best <= TARGET_SECONDS
 
 
