@@ -28,7 +28,7 @@ run: setup
 	$(BIN)/bench data prepare vggface2-test
 	$(BIN)/bench data prepare glint-celeb24
 	$(BIN)/bench data info
-	$(BIN)/bench run --methods $(METHODS) --target all
+	$(BIN)/bench run --methods $(METHODS) --target all --report
 
 test: setup
 	$(BIN)/python -m pytest -q

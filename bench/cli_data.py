@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -25,21 +26,49 @@ def _open(name: str, root: str | None, layout: str | None):
     return open_dataset(name, root)
 
 
+def _is_default_copy(ds) -> bool:
+    """Whether ``ds`` reads the built-in dataset's default folder (the copy reports/ describes)."""
+    from .data.readers import DATASETS
+
+    if ds.name not in DATASETS:
+        return False
+    try:
+        default = DATASETS.entry(ds.name).info["default_root"]()
+    except (BenchError, KeyError):  # no shared folder here, or a plugin without a default
+        return False
+    return Path(ds.root).resolve() == Path(default).resolve()
+
+
+def _reports_for(ds) -> Path:
+    """Where reports about ``ds`` go by default. The committed reports/ describe the default copies:
+    a report on another copy (--root) must not overwrite them, so unless BENCH_REPORTS names a
+    folder it goes under the cache (re-creatable, never committed)."""
+    from .paths import cache_dir, reports_dir
+
+    if _is_default_copy(ds) or os.environ.get("BENCH_REPORTS"):
+        return reports_dir()
+    return cache_dir() / "reports"
+
+
 @data.command()
 @click.argument("name")
 @click.option("--root", type=click.Path(file_okay=False), help="Your copy of the dataset (default: ../shared/data/...).")
 @click.option("--layout", type=click.Choice(["lfw", "folders", "aligned"]), help="Layout of a dataset that is not built in.")
-def prepare(name: str, root: str | None, layout: str | None) -> None:
+@click.option("--report-dir", type=click.Path(file_okay=False),
+              help="Folder for NAME-failures.csv (default: reports/data/ for the default copy, or BENCH_REPORTS/data/; "
+                   "for another --root, the cache's reports/data/, so the committed report stays as it is).")
+def prepare(name: str, root: str | None, layout: str | None, report_dir: str | None) -> None:
     """Detect, align and cache every face of dataset NAME; write its failure report."""
     import time
 
     from .data.prepare import prepare as run_prepare
 
     ds = _open(name, root, layout)
+    folder = Path(report_dir) if report_dir else _reports_for(ds) / "data"
     start = time.perf_counter()
     prepared = run_prepare(ds)
     seconds = time.perf_counter() - start
-    report = prepared.write_report()
+    report = prepared.write_report(folder / f"{ds.name}-failures.csv")
     s = prepared.summary()
     click.echo(
         f"{name}: {s['identities']} identities, {s['images']} images, {s['aligned']} aligned "
@@ -110,12 +139,12 @@ def splits(seed: int) -> None:
 @click.option("--n", "count", default=16, show_default=True, help="Number of faces.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--root", type=click.Path(file_okay=False))
-@click.option("--out", type=click.Path(dir_okay=False), help="PNG path (default: reports/figures/data-NAME.png).")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="PNG path (default: reports/figures/data-NAME.png; for another --root, under the cache, as for prepare).")
 def show(name: str, count: int, seed: int, root: str | None, out: str | None) -> None:
     """Write a PNG grid of N randomly chosen aligned faces of dataset NAME."""
     from .data.grid import save_grid
     from .data.prepare import prepare as run_prepare
-    from .paths import reports_dir
 
     ds = _open(name, root, None)
     scan = ds.scan()
@@ -124,5 +153,5 @@ def show(name: str, count: int, seed: int, root: str | None, out: str | None) ->
     usable = [p for p in picked if prepared.status_of(p) in ("ok", "grayscale")]
     if not usable:
         raise BenchError(f"none of the {len(picked)} sampled images of {name} has an aligned face")
-    path = save_grid(prepared.faces(usable), Path(out) if out else reports_dir() / "figures" / f"data-{name}.png")
+    path = save_grid(prepared.faces(usable), Path(out) if out else _reports_for(ds) / "figures" / f"data-{name}.png")
     click.echo(f"{len(usable)} faces -> {path}")

@@ -2,25 +2,76 @@
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
+
 import click
 
 from .errors import BenchError
 
 
-def _floats(text: str) -> list[float]:
+SEED_LIMIT = 2**63  # torch.Generator.manual_seed takes 64-bit seeds
+
+
+def _refuse(option: str, valid: str, got: str) -> BenchError:
+    return BenchError(f"{option} takes {valid}, comma-separated; got {got!r}")
+
+
+def _tokens(text: str, option: str, valid: str) -> list[str]:
+    tokens = [x.strip() for x in text.split(",") if x.strip()]
+    if not tokens:
+        raise _refuse(option, valid, text)
+    return tokens
+
+
+def _budgets(text: str) -> list[float]:
+    """L2 budgets: a NaN budget matches no stored cell, a negative one flips the mask, inf saturates every photo."""
+    valid = "finite numbers > 0 (L2 on 0-255 pixels)"
+    out = []
+    for token in _tokens(text, "--budget", valid):
+        try:
+            value = float(token)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise _refuse("--budget", valid, token)
+        out.append(value)
+    return out
+
+
+def _integers(text: str, option: str, low: int, high: int | None = None) -> list[int]:
+    """Whole numbers in [low, high): '1.5' is refused, not truncated to 1."""
+    valid = f"integers >= {low}" if high is None else f"integers from {low} to {high - 1}"
+    out = []
+    for token in _tokens(text, option, valid):
+        try:
+            value = int(token)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value >= high):
+            raise _refuse(option, valid, token)
+        out.append(value)
+    return out
+
+
+def _json_or_text(value: str):
+    """VALUE as JSON (8, 1.5, true), else as a float ('nan', 'inf' are then refused as non-finite), else text."""
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        return json.loads(value)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return float(value)
     except ValueError:
-        raise BenchError(f"expected comma-separated numbers, got {text!r}") from None
+        return value
 
 
-def _ints(text: str) -> list[int]:
-    return [int(x) for x in _floats(text)]
-
-
-def _params(items: tuple[str, ...]) -> dict[str, dict]:
-    """METHOD.KEY=VALUE (VALUE parsed as JSON when possible) -> {method: {key: value}}."""
-    import json
+def _params(items: tuple[str, ...], run_methods: list[str]) -> dict[str, dict]:
+    """METHOD.KEY=VALUE -> {method: {key: value}}, every method one of this run's and every value checked
+    against that method's Params (type, finite, range), before anything is loaded."""
+    from methods import METHODS
+    from methods.base import validate_overrides
 
     out: dict[str, dict] = {}
     for item in items:
@@ -29,12 +80,46 @@ def _params(items: tuple[str, ...]) -> dict[str, dict]:
             method, key = lhs.split(".", 1)
         except ValueError:
             raise BenchError(f"--param expects METHOD.KEY=VALUE, got {item!r}") from None
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        out.setdefault(method, {})[key] = parsed
-    return out
+        if method not in run_methods:
+            raise BenchError(f"--param {item!r}: {method!r} is not a method of this run; "
+                             f"this run's methods: {', '.join(run_methods)}")
+        out.setdefault(method, {})[key] = _json_or_text(value)
+    return {m: validate_overrides(METHODS.entry(m).factory, overrides) for m, overrides in out.items()}
+
+
+def _device(text: str | None) -> str:
+    """A torch device that exists here: 'cpu', or 'cuda[:N]' with CUDA available and N < device_count()."""
+    import torch
+
+    has_cuda = torch.cuda.is_available()
+    if text is None:
+        return "cuda" if has_cuda else "cpu"
+    count = torch.cuda.device_count() if has_cuda else 0
+    available = ["cpu"] + (["cuda"] + [f"cuda:{i}" for i in range(count)] if count else [])
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        device = None
+    usable = device is not None and (
+        (device.type == "cpu" and device.index in (None, 0))
+        or (device.type == "cuda" and count > 0 and (device.index is None or device.index < count))
+    )
+    if not usable:
+        why = "" if has_cuda else " (torch.cuda.is_available() is False)"
+        raise BenchError(f"--device {text!r} is not a device here; available: {', '.join(available)}{why}")
+    return str(device)
+
+
+def _report_folder(report: bool | None, out: str | None) -> Path | None:
+    """Where to write Tables 1-3, or None: only when asked (--report, or --out DIR), so a trial run
+    never overwrites the committed reports/."""
+    from .paths import reports_dir
+
+    if report is False and out:
+        raise BenchError("--out names a folder for the reports, but --no-report says not to write them")
+    if not (report or out):
+        return None
+    return Path(out) if out else reports_dir()
 
 
 @click.command()
@@ -43,51 +128,61 @@ def _params(items: tuple[str, ...]) -> dict[str, dict]:
               help="Surrogate recognizer(s), comma-separated; 'a+b' is an ensemble; default: every differentiable zoo model.")
 @click.option("--target", "targets", default="all", show_default=True, help="Target recognizers, comma-separated, or 'all'.")
 @click.option("--split", default="celebrities", show_default=True, help="Protocol split: celebrities or commons.")
-@click.option("--budget", default="1200", show_default=True, help="L2 budget(s) on 0-255 pixels; a list gives a sweep.")
-@click.option("--seed", "seeds", default="0", show_default=True, help="Seed(s), comma-separated.")
-@click.option("--n-inference", default="10", show_default=True, help="Inference photos per person (a list gives a sweep).")
+@click.option("--budget", default="1200", show_default=True, help="L2 budget(s) > 0 on 0-255 pixels; a list gives a sweep.")
+@click.option("--seed", "seeds", default="0", show_default=True, help="Seed(s): integers >= 0, comma-separated.")
+@click.option("--n-inference", default="10", show_default=True,
+              help="Inference photos per person: integers >= 1 (a list gives a sweep).")
 @click.option("--backend", type=click.Choice(["faiss", "torch"]), default="faiss", show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
-@click.option("--param", "-p", "params", multiple=True, help="Method parameter override METHOD.KEY=VALUE (repeatable).")
-@click.option("--results", type=click.Path(file_okay=False), help="Result store folder (default: results/).")
-@click.option("--report/--no-report", default=True, show_default=True, help="Write Tables 1-3 to reports/ afterwards.")
-def run(methods, sources, targets, split, budget, seeds, n_inference, backend, device, params, results, report):
+@click.option("--param", "-p", "params", multiple=True,
+              help="Parameter override METHOD.KEY=VALUE for a method of this run (repeatable; see `bench methods`).")
+@click.option("--results", type=click.Path(file_okay=False), help="Result store folder (default: results/ or BENCH_RESULTS).")
+@click.option("--report/--no-report", default=None,
+              help="Write Tables 1-3 afterwards (default: no; `make run` passes --report).")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Folder for the reports (implies --report; default: reports/ or BENCH_REPORTS).")
+def run(methods, sources, targets, split, budget, seeds, n_inference, backend, device, params, results, report, out):
     """Craft masks, protect test photos and measure 1:N identification against every target."""
-    import torch
-
     import methods as method_pkg
     from .report import write_reports
     from .runner import RunConfig, Runner, default_sources
     from .store import ResultStore
     from .zoo import RECOGNIZERS
 
+    # everything is checked before the Runner loads a split, a model or a photo
     method_names = method_pkg.METHODS.parse_list(methods)
+    if not method_names:
+        raise BenchError(f"--methods needs at least one method name, got {methods!r}; see `bench methods`")
     source_list = default_sources() if sources == "all-white-box" else [s.strip() for s in sources.split(",") if s.strip()]
     for s in source_list:
         for name in s.split("+"):
             RECOGNIZERS.entry(name)
     cfg = RunConfig(
         methods=method_names, sources=source_list, targets=RECOGNIZERS.parse_list(targets), split=split,
-        budgets=_floats(budget), seeds=_ints(seeds), n_inference=_ints(n_inference), backend=backend,
-        device=device or ("cuda" if torch.cuda.is_available() else "cpu"), params=_params(params),
+        budgets=_budgets(budget), seeds=_integers(seeds, "--seed", 0, SEED_LIMIT),
+        n_inference=_integers(n_inference, "--n-inference", 1), backend=backend,
+        device=_device(device), params=_params(params, method_names),
     )
+    report_folder = _report_folder(report, out)
     store = ResultStore(results) if results else ResultStore()
     rows = Runner(cfg, store).run()
     click.echo(f"{len(rows)} cells in {store.root}")
-    if report:
-        for path in write_reports(store.rows()):
-            click.echo(f"wrote {path}")
+    if report_folder is None:
+        return
+    if not rows:  # nothing measured: the reports on disk stay as they are
+        click.echo("no cells, so no reports written")
+        return
+    for path in write_reports(store.rows(), report_folder):
+        click.echo(f"wrote {path}")
 
 
 @click.command("report")
 @click.option("--results", type=click.Path(file_okay=False), help="Result store folder (default: results/).")
-@click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: reports/).")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: reports/ or BENCH_REPORTS).")
 @click.option("--budget", default=1200.0, show_default=True)
 @click.option("--n-inference", default=10, show_default=True)
 def report(results, out, budget, n_inference):
     """Write Tables 1-3 (CSV and LaTeX) from the stored results."""
-    from pathlib import Path
-
     from .report import write_reports
     from .store import ResultStore
 

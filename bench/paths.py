@@ -2,7 +2,8 @@
 
 Every location can be overridden with an environment variable, so nothing is hard-coded to this
 machine: BENCH_SHARED (the shared data/model mirror), BENCH_CACHE (aligned faces, features),
-BENCH_RESULTS (the result store), BENCH_SPLITS (split files).
+BENCH_RESULTS (the result store), BENCH_SPLITS (split files), BENCH_REPORTS (tables, figures and
+failure reports; default: the committed reports/ folder).
 """
 
 from __future__ import annotations
@@ -67,4 +68,5 @@ def results_dir() -> Path:
 
 
 def reports_dir() -> Path:
-    return repo_root() / "reports"
+    env = os.environ.get("BENCH_REPORTS")
+    return Path(env) if env else repo_root() / "reports"

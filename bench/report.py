@@ -9,51 +9,162 @@ are left out of the average. Table 3: method, mask type, t1, t2, average black-b
 
 from __future__ import annotations
 
+import numbers
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .errors import BenchError
 from .paths import reports_dir
 
 CLEAN_ROW = ("clean accuracy", "(no mask)")
+RATE_COLUMN = re.compile(r"^top\d+_(protection|clean_accuracy)$")
+# Besides (source, method), the settings that make cells different experiments, never seeds to average:
+# each distinct combination is its own table row. Split and budget are fixed by _select; the target is
+# the column (one column cannot hold two target weights, see _check_one_weights_per_target).
+ROW_SETTINGS = ("method_config", "n_inference", "protocol", "source_weights")
+EFFICIENCY_SETTINGS = ("method_config", "n_inference", "protocol")  # Table 3 summarises over sources
+SHOWN_IN_FULL = 40  # longer setting values (checksums) are cut to their first 12 characters in labels
+
+
+def _cell_name(df: pd.DataFrame, index) -> str:
+    if "cell" in df.columns and isinstance(df.at[index, "cell"], str):
+        return f"cell {df.at[index, 'cell']} (cells/{df.at[index, 'cell']}.json in the result store)"
+    return f"row {index}"
+
+
+def check_rates(df: pd.DataFrame) -> None:
+    """Top-k protection and clean accuracy are fractions: anything else is a corrupt or hand-edited cell,
+    which would otherwise print as, say, 750%."""
+    for col in [c for c in df.columns if RATE_COLUMN.match(str(c))]:
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = df[col].notna() & ~values.between(0, 1)
+        if bad.any():
+            index = bad[bad].index[0]
+            value = df.at[index, col]
+            shown = f"{float(value):g}" if isinstance(value, numbers.Real) else repr(value)
+            raise BenchError(f"{_cell_name(df, index)} has {col} = {shown}; "
+                             f"rates are stored as fractions in [0, 1] ({int(bad.sum())} such cell(s))")
+
+
+def _with_settings(df: pd.DataFrame) -> pd.DataFrame:
+    """Every ROW_SETTINGS column present (rows written by older code, or built by hand, may lack some)."""
+    weights = df["weights"].astype(str) if "weights" in df else pd.Series("", index=df.index)
+    return df.assign(
+        source_weights=weights.str.split("->").str[0], target_weights=weights.str.split("->").str[-1],
+        **{c: df[c] if c in df else "" for c in ("method_config", "protocol")},
+        method_params=df["method_params"] if "method_params" in df else [{}] * len(df),
+    )
 
 
 def _select(rows: pd.DataFrame, split: str, budget: float, n_inference: int) -> pd.DataFrame:
     df = rows[(rows["split"] == split) & np.isclose(rows["budget"].astype(float), budget)]
     # methods that use no inference photos (baselines, image-specific) are stored with n_inference = 0
-    return df[(df["n_inference"] == n_inference) | (df["n_inference"] == 0)]
+    df = df[(df["n_inference"] == n_inference) | (df["n_inference"] == 0)]
+    check_rates(df)
+    return _with_settings(df)
+
+
+def _method_defaults(method: str) -> dict:
+    import methods
+
+    return methods.method_info(method)["parameters"] if method in methods.METHODS else {}
+
+
+def _shown(value) -> str:
+    text = str(value)
+    return text if len(text) <= SHOWN_IN_FULL else text[:12]
+
+
+def _variant_labels(method: str, variants: pd.DataFrame, settings: tuple[str, ...]) -> list[str]:
+    """One label per variant (row of ``variants``) of one method: the method's name plus what sets the
+    variant apart, e.g. 'opom-center [steps=8]'. A parameter at its default is not shown, so the
+    default-config row keeps the plain name; other settings (protocol, weights) show when they differ."""
+    described = [{**{k: v for k, v in (params if isinstance(params, dict) else {}).items() if k != "method"},
+                  **{c: row[c] for c in settings if c != "method_config"}}
+                 for params, (_, row) in zip(variants["method_params"], variants.iterrows())]
+    keys = sorted({k for d in described for k in d})
+    differing = [k for k in keys if len({_shown(d.get(k, "-")) for d in described}) > 1]
+    defaults = _method_defaults(method)
+    parts = [[f"{k}={_shown(d.get(k, '-'))}" for k in differing if not (k in defaults and d.get(k) == defaults[k])]
+             for d in described]
+    labels = [", ".join(p) for p in parts]
+    for i, config in enumerate(variants["method_config"]):
+        if labels.count(labels[i]) > 1:  # same visible parameters, different config: name the config itself
+            parts[i].append(f"config={_shown(config)[:8]}")
+    return [f"{method} [{', '.join(p)}]" if p else method for p in parts]
+
+
+def _row_labels(df: pd.DataFrame, by: list[str], settings: tuple[str, ...]) -> pd.Series:
+    """Per row of ``df``, the label of its table row: within each ``by`` group, one label per distinct
+    combination of ``settings``."""
+    labels = df["method"].astype(str).copy()
+    if df.empty:
+        return labels
+    key = df[list(settings)].astype(str).agg("\x1f".join, axis=1)  # a string: pandas compares it as one value
+    for _, group in df.groupby(by, sort=False):
+        variants = group.loc[~key[group.index].duplicated()]
+        if len(variants) < 2:
+            continue
+        for variant_key, label in zip(key[variants.index], _variant_labels(group["method"].iloc[0], variants, settings)):
+            labels[group.index[key[group.index] == variant_key]] = label
+    return labels
+
+
+def _check_one_weights_per_target(df: pd.DataFrame) -> None:
+    """A target's column reports one model: cells measured with other weights of it (a re-registered
+    model, stale cells) are another experiment, not seeds to average."""
+    for target, sub in df.groupby("target"):
+        weights = sorted(sub["target_weights"].unique())
+        if len(weights) > 1:
+            raise BenchError(f"target {target!r} appears with {len(weights)} different weights in the selected cells "
+                             f"({', '.join(weights)}); one column holds one model: delete the stale cells or report "
+                             "each from its own --results folder")
+
+
+def _clean_rate(sub: pd.DataFrame, column: str, target: str) -> float:
+    """The target's clean rate, which every cell of the column must agree on (same model, same protocol)."""
+    values = sorted(set(np.round(sub[column].dropna().astype(float), 12)))
+    if len(values) > 1:
+        raise BenchError(f"the cells for target {target!r} disagree on its {column} ({', '.join(f'{v:g}' for v in values)}): "
+                         "they come from different protocols; report them from separate --results folders")
+    return values[0] if values else np.nan
 
 
 def protection_table(rows: pd.DataFrame, split: str, budget: float = 1200.0, n_inference: int = 10,
                      ks=(1, 5), targets: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(table of percentages, same-shaped boolean frame marking white-box cells)."""
+    """(table of percentages, same-shaped boolean frame marking white-box cells). One row per source,
+    method and setting (see ROW_SETTINGS); only seeds are averaged."""
     df = _select(rows, split, budget, n_inference)
     if df.empty:
         raise ValueError(f"no results for split {split!r} at budget {budget:g} with {n_inference} inference images")
+    _check_one_weights_per_target(df)
+    df = df.assign(row=_row_labels(df, ["source", "method"], ROW_SETTINGS))
     targets = targets or sorted(df["target"].unique())
     cols = pd.MultiIndex.from_tuples([(t, f"Top-{k}") for t in targets for k in ks] + [("Average", f"Top-{k}") for k in ks])
     order = {m: i for i, m in enumerate(["none", "noise"])}
-    groups = sorted(df.groupby(["source", "method"]).groups, key=lambda sm: (sm[0] != "-", sm[0], order.get(sm[1], 9), sm[1]))
-    table = pd.DataFrame(index=pd.MultiIndex.from_tuples([CLEAN_ROW] + groups, names=["source", "method"]), columns=cols, dtype=float)
+    groups = sorted(df.groupby(["source", "method", "row"]).groups, key=lambda smr: (smr[0] != "-", smr[0], order.get(smr[1], 9), smr[1], smr[2]))
+    index = [CLEAN_ROW] + [(source, row) for source, _, row in groups]
+    table = pd.DataFrame(index=pd.MultiIndex.from_tuples(index, names=["source", "method"]), columns=cols, dtype=float)
     white = pd.DataFrame(False, index=table.index, columns=cols)
     for t in targets:
         sub = df[df["target"] == t]
         for k in ks:
-            if len(sub):
-                table.loc[CLEAN_ROW, (t, f"Top-{k}")] = 100 * sub[f"top{k}_clean_accuracy"].iloc[0]
-    for (source, method), g in df.groupby(["source", "method"]):
+            table.loc[CLEAN_ROW, (t, f"Top-{k}")] = 100 * _clean_rate(sub, f"top{k}_clean_accuracy", t)
+    for (source, row), g in df.groupby(["source", "row"]):
         for t in targets:
             cell = g[g["target"] == t]
             if cell.empty:
                 continue
             for k in ks:
-                table.loc[(source, method), (t, f"Top-{k}")] = 100 * cell[f"top{k}_protection"].mean()  # mean over seeds
-                white.loc[(source, method), (t, f"Top-{k}")] = bool(cell["white_box"].iloc[0])
+                table.loc[(source, row), (t, f"Top-{k}")] = 100 * cell[f"top{k}_protection"].mean()  # mean over seeds
+                white.loc[(source, row), (t, f"Top-{k}")] = bool(cell["white_box"].iloc[0])
         for k in ks:
-            vals = [v for t in targets if not white.loc[(source, method), (t, f"Top-{k}")]
-                    and not pd.isna(v := table.loc[(source, method), (t, f"Top-{k}")])]
-            table.loc[(source, method), ("Average", f"Top-{k}")] = np.mean(vals) if vals else np.nan
+            vals = [v for t in targets if not white.loc[(source, row), (t, f"Top-{k}")]
+                    and not pd.isna(v := table.loc[(source, row), (t, f"Top-{k}")])]
+            table.loc[(source, row), ("Average", f"Top-{k}")] = np.mean(vals) if vals else np.nan
     for k in ks:
         table.loc[CLEAN_ROW, ("Average", f"Top-{k}")] = np.nanmean([table.loc[CLEAN_ROW, (t, f"Top-{k}")] for t in targets])
     return table, white
@@ -62,11 +173,12 @@ def protection_table(rows: pd.DataFrame, split: str, budget: float = 1200.0, n_i
 def efficiency_table(rows: pd.DataFrame, split: str = "celebrities", budget: float = 1200.0, n_inference: int = 10) -> pd.DataFrame:
     df = _select(rows, split, budget, n_inference)
     df = df[df["method"] != "none"]
+    df = df.assign(row=_row_labels(df, ["method"], EFFICIENCY_SETTINGS))
     out = []
-    for method, g in df.groupby("method"):
+    for row, g in df.groupby("row"):
         black = g[~g["white_box"].astype(bool)]
         out.append({
-            "method": method,
+            "method": row,
             "mask type": {"person": "person-specific", "image": "image-specific", "universal": "universal",
                           "baseline": "baseline"}[g["kind"].iloc[0]],
             "t1 (s/person)": g["t1"].dropna().mean() if g["t1"].notna().any() else np.nan,
@@ -74,7 +186,8 @@ def efficiency_table(rows: pd.DataFrame, split: str = "celebrities", budget: flo
             "avg Top-1 protection (%)": 100 * black["top1_protection"].mean(),
             "SSIM": g["ssim"].mean(),
         })
-    return pd.DataFrame(out).set_index("method")
+    return pd.DataFrame(out, columns=["method", "mask type", "t1 (s/person)", "t2 (s/image)", "avg Top-1 protection (%)",
+                                      "SSIM"]).set_index("method")
 
 
 def _tex_escape(text: str) -> str:
@@ -130,28 +243,28 @@ def frame_latex(df: pd.DataFrame, caption: str) -> str:
 
 
 def write_reports(rows: list[dict], out: Path | None = None, budget: float = 1200.0, n_inference: int = 10) -> list[Path]:
-    out = out or reports_dir()
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the tables to ``out`` (default: reports/ or BENCH_REPORTS). Every table is built before the
+    first file is written, so a bad cell leaves the reports on disk as they were; so does an empty run."""
+    if not rows:
+        return []
     df = pd.DataFrame(rows)
-    written = []
-    long = out / "results-long.csv"
-    df.drop(columns=["provenance", "method_params"], errors="ignore").to_csv(long, index=False)
-    written.append(long)
+    check_rates(df)
+    files: dict[str, str] = {"results-long.csv": df.drop(columns=["provenance", "method_params"], errors="ignore").to_csv(index=False)}
     for number, split in ((1, "celebrities"), (2, "commons")):
-        if df.empty or split not in set(df["split"]):
+        if split not in set(df["split"]):
             continue
         table, white = protection_table(df, split, budget, n_inference)
-        csv = out / f"table{number}_{split}.csv"
-        table.round(2).to_csv(csv)
-        tex = out / f"table{number}_{split}.tex"
-        tex.write_text(protection_latex(table, white, f"Protection success rate (%) on {split}, L2 = {budget:g}. "
-                                        "First row: clean identification accuracy (%). Dagger: white-box."))
-        md = out / f"table{number}_{split}.md"
-        md.write_text(protection_markdown(table, white))
-        written += [csv, tex, md]
-    if not df.empty and "celebrities" in set(df["split"]):
+        files[f"table{number}_{split}.csv"] = table.round(2).to_csv()
+        files[f"table{number}_{split}.tex"] = protection_latex(
+            table, white, f"Protection success rate (%) on {split}, L2 = {budget:g}. "
+            "First row: clean identification accuracy (%). Dagger: white-box.")
+        files[f"table{number}_{split}.md"] = protection_markdown(table, white)
+    if "celebrities" in set(df["split"]):
         eff = efficiency_table(df, "celebrities", budget, n_inference)
-        eff.round(4).to_csv(out / "table3_efficiency.csv")
-        (out / "table3_efficiency.tex").write_text(frame_latex(eff, "Efficiency: t1 = seconds to craft one person's mask, t2 = seconds per image."))
-        written += [out / "table3_efficiency.csv", out / "table3_efficiency.tex"]
-    return written
+        files["table3_efficiency.csv"] = eff.round(4).to_csv()
+        files["table3_efficiency.tex"] = frame_latex(eff, "Efficiency: t1 = seconds to craft one person's mask, t2 = seconds per image.")
+    out = Path(out) if out else reports_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (out / name).write_text(text)
+    return [out / name for name in files]

@@ -12,7 +12,10 @@ budget; a method's own constraints (e.g. OPOM's L-infinity 8/255) shape the mask
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Sequence
+import math
+import numbers
+import typing
+from typing import Any, Callable, ClassVar, Sequence
 
 import torch
 
@@ -36,16 +39,11 @@ class MaskMethod:
     description: ClassVar[str] = ""
 
     def __init__(self, **overrides: Any):
-        fields = {f.name for f in dataclasses.fields(self.Params)}
-        unknown = set(overrides) - fields
-        if unknown:
-            raise BenchError(
-                f"method {self.name!r} has no parameter(s) {', '.join(sorted(unknown))}; "
-                f"its parameters: {', '.join(sorted(fields)) or '(none)'}"
-            )
-        self.params = self.Params(**overrides)
+        self.params = self.Params(**validate_overrides(type(self), overrides))
 
-    def config(self) -> dict[str, Any]:
+    def config(self, source: str | None = None) -> dict[str, Any]:
+        """Everything that defines the masks besides the inputs: keys the mask bank and result cells.
+        Trained methods add the checksum of the weights they use for ``source``."""
         return {"method": self.name, **dataclasses.asdict(self.params)}
 
     def craft(self, faces: torch.Tensor, surrogates: Sequence[Recognizer] = (), *, seed: int = 0) -> torch.Tensor:
@@ -70,6 +68,83 @@ class MaskMethod:
 
     def forward(self, faces: torch.Tensor, surrogates: list[Recognizer], generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class Minimum:
+    """The lower bound of a numeric parameter: ``value`` itself allowed unless ``strict``."""
+
+    value: float
+    strict: bool = False
+
+    def admits(self, x: float) -> bool:
+        return x > self.value if self.strict else x >= self.value
+
+    def __str__(self) -> str:
+        return f"{'>' if self.strict else '>='} {self.value:g}"
+
+
+# Every numeric parameter of the built-in methods is a count, size, weight or amplitude, meaningless
+# below zero; a loop needs at least one step. A Params field states another bound with
+# ``dataclasses.field(metadata={"minimum": Minimum(...)})``.
+DEFAULT_MINIMUM = Minimum(0)
+MINIMUM_BY_NAME = {"steps": Minimum(1)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamType:
+    """How an override is checked against a Params field's annotation, and stored."""
+
+    accepts: Callable[[Any], bool]
+    described: str
+    convert: Callable[[Any], Any]
+    numeric: bool
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)  # True is an int to Python, not to a user
+
+
+PARAM_TYPES: dict[type, ParamType] = {
+    bool: ParamType(lambda x: isinstance(x, bool), "true or false", bool, numeric=False),
+    # 1.5 (or 2.0) for a step count is a mistake, not something to round
+    int: ParamType(lambda x: _is_number(x) and isinstance(x, numbers.Integral), "an integer", int, numeric=True),
+    # stored as float, so eps=8 and the default eps=8.0 give the same config (and the same result cells)
+    float: ParamType(_is_number, "a finite number", float, numeric=True),
+    str: ParamType(lambda x: isinstance(x, str), "a string", str, numeric=False),
+}
+
+
+def _minimum(field: dataclasses.Field) -> Minimum:
+    return field.metadata.get("minimum") or MINIMUM_BY_NAME.get(field.name, DEFAULT_MINIMUM)
+
+
+def _check_value(method: str, field: dataclasses.Field, kind: ParamType, value: Any) -> Any:
+    bound = _minimum(field) if kind.numeric else None
+    valid = kind.accepts(value) and (bound is None or (math.isfinite(value) and bound.admits(value)))
+    if not valid:
+        wanted = f"{kind.described} {bound}" if bound else kind.described
+        raise BenchError(f"method {method!r}: parameter {field.name} must be {wanted}, got {value!r}")
+    return kind.convert(value)
+
+
+def validate_overrides(cls: type[MaskMethod], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` checked against ``cls.Params`` (known field, the field's type, finite, in range) and
+    converted to the field's type; raises BenchError saying what is wrong and what is valid. Fields
+    whose annotation is not a plain bool/int/float/str are passed through unchecked."""
+    fields = {f.name: f for f in dataclasses.fields(cls.Params)}
+    unknown = set(overrides) - set(fields)
+    if unknown:
+        raise BenchError(
+            f"method {cls.name!r} has no parameter(s) {', '.join(sorted(unknown))}; "
+            f"its parameters: {', '.join(sorted(fields)) or '(none)'}"
+        )
+    hints = typing.get_type_hints(cls.Params)  # resolves the string annotations of `from __future__ import annotations`
+    checked = {}
+    for name, value in overrides.items():
+        kind = PARAM_TYPES.get(hints.get(name))
+        checked[name] = _check_value(cls.name, fields[name], kind, value) if kind else value
+    return checked
 
 
 METHODS: Registry[MaskMethod] = Registry("method", "bench.methods")

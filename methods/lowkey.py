@@ -9,11 +9,11 @@ uses 1 - SSIM instead (documented in the README). Steps are signed gradients in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from .base import MaskMethod, register_method
+from .base import MaskMethod, Minimum, register_method
 from .perceptual import gaussian_blur, ssim
 
 
@@ -22,8 +22,8 @@ class LowKeyParams:
     steps: int = 50
     step: float = 0.0025  # per-step change, [0, 1] pixel units (LowKey's learning rate)
     perceptual_weight: float = 5.0  # on 1 - SSIM (LowKey weights LPIPS by 5)
-    blur_size: int = 7
-    blur_sigma: float = 3.0
+    blur_size: int = field(default=7, metadata={"minimum": Minimum(1)})  # Gaussian window width, pixels
+    blur_sigma: float = field(default=3.0, metadata={"minimum": Minimum(0, strict=True)})  # sigma 0 divides by zero
     eps: float = 16.0  # L-infinity bound, 0-255 pixels: keeps the search where the harness' budget lands
 
 
