@@ -32,9 +32,10 @@ def echo_json(data) -> None:
 
 from .cli_data import data  # noqa: E402
 from .cli_run import list_methods, report, run  # noqa: E402
+from .cli_train import train  # noqa: E402
 from .cli_zoo import zoo  # noqa: E402
 
-for command in (data, zoo, run, report, list_methods):
+for command in (data, zoo, run, report, list_methods, train):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

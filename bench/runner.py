@@ -117,7 +117,7 @@ class Runner:
 
     # masks ------------------------------------------------------------------------------------
     def n_inference_for(self, method: str, n_inf: int) -> int:
-        return n_inf if self.methods[method].kind in ("person", "universal") else 0
+        return n_inf if self.methods[method].kind == "person" else 0  # universal masks use no photos
 
     @staticmethod
     def weights_of(names: str) -> str:
@@ -125,7 +125,7 @@ class Runner:
 
     def mask_key(self, method: str, source: str, seed: int, n_inf: int) -> dict:
         return {"split": self.cfg.split, "source": source, "source_weights": self.weights_of(source), "method": method,
-                "method_config": config_hash(self.methods[method].config()), "seed": seed, "n_inference": n_inf}
+                "method_config": config_hash(self.methods[method].config(source)), "seed": seed, "n_inference": n_inf}
 
     def masks(self, method: str, source: str, seed: int, n_inf: int) -> tuple[dict[str, torch.Tensor], dict]:
         key = self.mask_key(method, source, seed, n_inf)
@@ -135,7 +135,15 @@ class Runner:
         algo = self.methods[method]
         surrogates = [] if source == "-" else [self.model(s) for s in source.split("+")]
         masks, t1, t2 = {}, {}, []
-        for ident in tqdm(self.identities, desc=f"craft {method} ({source})", disable=not self.progress, leave=False):
+        if algo.kind == "universal":  # one mask for everyone, crafted once (its inputs are ignored)
+            first = self.identities[0]
+            inputs = to_canonical(torch.from_numpy(self.faces.faces(self.inference_files[first][:1]))).to(self.cfg.device)
+            start = time.perf_counter()
+            universal = algo.craft(inputs, surrogates, seed=seed).float().cpu()
+            t1["*"] = time.perf_counter() - start
+            masks = {ident: universal.clone() for ident in self.identities}  # safetensors refuses shared storage
+        for ident in tqdm([] if algo.kind == "universal" else self.identities, desc=f"craft {method} ({source})",
+                          disable=not self.progress, leave=False):
             files = self.test_files[ident] if algo.kind == "image" else self.inference_files[ident][:max(n_inf, 1)]
             if algo.kind in ("person", "universal") and len(self.inference_files[ident]) < n_inf:
                 raise BenchError(f"{ident} has {len(self.inference_files[ident])} inference photos, {n_inf} requested")
@@ -147,7 +155,7 @@ class Runner:
                 t2.append(elapsed / len(files))
             else:
                 t1[ident] = elapsed
-        meta = {"config": algo.config(), "kind": algo.kind, "t1": t1,
+        meta = {"config": algo.config(source), "kind": algo.kind, "t1": t1,
                 "t2": float(np.mean(t2)) if t2 else None, "provenance": self.provenance}
         self.store.save_masks(key, masks, meta)
         return masks, meta
@@ -155,7 +163,7 @@ class Runner:
     # cells ------------------------------------------------------------------------------------
     def cell_key(self, method: str, source: str, target: str, budget: float, seed: int, n_inf: int) -> dict:
         return {"split": self.cfg.split, "source": source, "method": method,
-                "method_config": config_hash(self.methods[method].config()), "target": target,
+                "method_config": config_hash(self.methods[method].config(source)), "target": target,
                 "weights": f"{self.weights_of(source)}->{self.weights_of(target)}",
                 "budget": float(budget), "seed": seed, "n_inference": n_inf,
                 "protocol": f"{PROTOCOL}/{self.cfg.gallery_split}/k{','.join(map(str, self.cfg.ks))}/far{self.cfg.far}"}

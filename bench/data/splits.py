@@ -11,6 +11,7 @@ Split files hold identity and file names only (CSV: dataset, identity, role, fil
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import random
 from collections import defaultdict
@@ -60,6 +61,13 @@ class Split:
 
     def all_files(self, role: str | None = None) -> list[str]:
         return [r.file for r in self.rows if role is None or r.role == role]
+
+    def content_hash(self) -> str:
+        """Identifies the split by what it holds (every row), not its name: results follow the content."""
+        h = hashlib.sha1()
+        for r in self.rows:
+            h.update(f"{r.dataset}\t{r.identity}\t{r.role}\t{r.file}\n".encode())
+        return h.hexdigest()[:16]
 
     def counts(self) -> dict:
         roles: dict[str, int] = defaultdict(int)

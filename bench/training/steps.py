@@ -1,0 +1,101 @@
+"""One optimisation step of each training stage (``../shared/ADVCLOAK.md``).
+
+* stage I (AdvFaces): ``delta = G(x)``; D learns real ``x`` vs protected ``clamp(x + delta)``; G minimises
+  ``gan + 10 cos(f(x + delta), f(x)) + 1 max(||delta||, 3)``. D is updated first, then G (AdvCloak's order).
+* stage II (AdvCloak): each batch holds people x photos; a person's photos share ``Delta`` = the mean of
+  their deltas; G minimises ``gan + 1 max(||Delta||, 3) + 15 cos(f(x + Delta), anchor)`` with the
+  variant's anchor (own feature / class centre / affine or convex hull projection, no gradient
+  through the solver).
+* GAP: one universal perturbation ``G(z)`` rescaled to the budget at every step; it minimises the
+  cosine between protected and clean features of a batch of faces.
+
+Each returns a dict of float losses for the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from methods.generator_losses import adversarial_cosine, gan_discriminator_loss, gan_generator_loss, norm_hinge
+
+from ..budget import PIXEL_SCALE
+from .config import TrainConfig
+
+
+@dataclass
+class Nets:
+    generator: torch.nn.Module
+    discriminator: torch.nn.Module | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+
+
+def _discriminator_step(nets: Nets, real: torch.Tensor, fake: torch.Tensor, cfg: TrainConfig, rng: torch.Generator) -> float:
+    nets.opt_d.zero_grad(set_to_none=True)
+    loss = gan_discriminator_loss(nets.discriminator(real), nets.discriminator(fake.detach()), rng, cfg.noisy_labels)
+    loss.backward()
+    nets.opt_d.step()
+    return float(loss.detach())
+
+
+def stage1_step(nets: Nets, surrogate, x: torch.Tensor, cfg: TrainConfig, rng: torch.Generator) -> dict[str, float]:
+    with torch.no_grad():
+        clean = surrogate(x)
+    delta = nets.generator(x)
+    adv = (x + delta).clamp(0, 1)
+    loss_d = _discriminator_step(nets, x, adv, cfg, rng)
+    nets.opt_g.zero_grad(set_to_none=True)
+    gan = gan_generator_loss(nets.discriminator(adv))
+    cos = adversarial_cosine(surrogate(adv), clean, "plain")
+    hinge = norm_hinge(delta, cfg.hinge_eps)
+    loss = cfg.gan_weight * gan + cfg.adv_weight * cos + cfg.hinge_weight * hinge
+    loss.backward()
+    nets.opt_g.step()
+    return {"loss_g": float(loss.detach()), "loss_d": loss_d, "gan": float(gan.detach()), "adv_cos": float(cos.detach()), "hinge": float(hinge.detach()),
+            "l2_255": float(delta.detach().flatten(1).norm(dim=1).mean() * PIXEL_SCALE)}
+
+
+def stage2_step(nets: Nets, surrogate, x: torch.Tensor, variant: str, cfg: TrainConfig, rng: torch.Generator) -> dict[str, float]:
+    """``x``: people x photos x 3 x 112 x 112."""
+    people, photos = x.shape[:2]
+    flat = x.flatten(0, 1)
+    with torch.no_grad():
+        clean = surrogate(flat).reshape(people, photos, -1)
+    delta = nets.generator(flat).reshape(x.shape)
+    if cfg.stage2_average:
+        shared = delta.mean(1)  # one Delta per person
+        adv = (x + shared[:, None]).clamp(0, 1)
+    else:  # the "image-wise stage II" ablation: each photo keeps its own delta
+        shared = delta.flatten(0, 1)
+        adv = (x + delta).clamp(0, 1)
+    adv_flat = adv.flatten(0, 1)
+    loss_d = _discriminator_step(nets, flat, adv_flat, cfg, rng)
+    nets.opt_g.zero_grad(set_to_none=True)
+    gan = gan_generator_loss(nets.discriminator(adv_flat))
+    feats = surrogate(adv_flat).reshape(people, photos, -1)
+    cos = torch.stack([adversarial_cosine(feats[p], clean[p], variant) for p in range(people)]).mean()
+    hinge = norm_hinge(shared, cfg.hinge_eps)
+    loss = cfg.gan_weight * gan + cfg.stage2_adv_weight * cos + cfg.hinge_weight * hinge
+    loss.backward()
+    nets.opt_g.step()
+    return {"loss_g": float(loss.detach()), "loss_d": loss_d, "gan": float(gan.detach()), "adv_cos": float(cos.detach()), "hinge": float(hinge.detach()),
+            "l2_255": float(shared.detach().flatten(1).norm(dim=1).mean() * PIXEL_SCALE)}
+
+
+def scaled_universal(generator: torch.nn.Module, budget: float) -> torch.Tensor:
+    """GAP's perturbation at exactly ``budget`` (L2, 0-255 units)."""
+    raw = generator()
+    return raw * (budget / PIXEL_SCALE) / raw.flatten().norm().clamp_min(1e-12)
+
+
+def gap_step(nets: Nets, surrogate, x: torch.Tensor, cfg: TrainConfig, rng: torch.Generator) -> dict[str, float]:
+    with torch.no_grad():
+        clean = surrogate(x)
+    mask = scaled_universal(nets.generator, cfg.gap_budget)
+    nets.opt_g.zero_grad(set_to_none=True)
+    cos = adversarial_cosine(surrogate((x + mask).clamp(0, 1)), clean, "plain")
+    cos.backward()
+    nets.opt_g.step()
+    return {"loss_g": float(cos.detach()), "adv_cos": float(cos.detach()), "l2_255": float(cfg.gap_budget)}

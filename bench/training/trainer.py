@@ -1,0 +1,302 @@
+"""The training loop of every generator method: build or resume, step, validate, save, export.
+
+A run lives in ``results/training/<source>/<checkpoint>-<config hash>/`` (``state.pt``: networks,
+optimisers, the sampler's RNG state, step, elapsed time and the loss log). It is saved every
+``save_every_s`` seconds, on Ctrl-C / SIGTERM and at the end, so killing ``bench train`` and running the
+same command again continues where it stopped, drawing the same batches. ``--minutes`` counts the
+run's total training time across resumes, so a rerun of a finished command does no more work.
+
+When the run reaches its steps (or minutes) the generator is exported as a checkpoint with its card
+(``methods/checkpoints.py``), with a loss-log CSV and a loss-curve PNG beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from methods import METHODS
+from methods.checkpoints import Checkpoint, checkpoint_root
+from methods.generative import GeneratorMethod, TrainingSpec
+from methods.nets import AdvFacesGenerator, GAPGenerator, PatchDiscriminator
+
+from ..errors import BenchError
+from ..features import model_fingerprint
+from ..paths import results_dir
+from ..provenance import config_hash, provenance
+from ..zoo import create_recognizer
+from .config import TrainConfig
+from .data import TrainingFaces
+from .steps import Nets, gap_step, scaled_universal, stage1_step, stage2_step
+from .validate import validation_protection
+
+STOPPING_FIELDS = ("stage1_steps", "stage2_steps", "gap_steps", "save_every_s", "val_every")  # do not define the run
+LOG_EVERY = 10  # steps averaged per row of the committed loss log
+
+
+def spec_of(method: str) -> TrainingSpec:
+    cls = METHODS.entry(method).factory
+    if not (isinstance(cls, type) and issubclass(cls, GeneratorMethod)):
+        trainable = sorted(n for n in METHODS.names() if issubclass(METHODS.entry(n).factory, GeneratorMethod))
+        raise BenchError(f"method {method!r} is not trained; trainable methods: {', '.join(trainable)}")
+    return cls.training
+
+
+def run_id(spec: TrainingSpec, source: str, cfg: TrainConfig) -> str:
+    defining = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in STOPPING_FIELDS}
+    return f"{spec.checkpoint}-{config_hash({'spec': dataclasses.asdict(spec), 'source': source, **defining})[:10]}"
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Trainer:
+    def __init__(self, method: str, source: str, cfg: TrainConfig, *, device: str = "cpu", progress: bool = True,
+                 runs_root: Path | None = None, checkpoints_root: Path | None = None, faces: TrainingFaces | None = None):
+        self.spec = spec_of(method)
+        self.method, self.source, self.cfg, self.device, self.progress = method, source, cfg, torch.device(device), progress
+        self.ckpt_root = checkpoints_root or checkpoint_root()
+        self.run_dir = (runs_root or results_dir() / "training") / source / run_id(self.spec, source, cfg)
+        self.surrogate = create_recognizer(source, device=self.device)
+        if not self.surrogate.differentiable:
+            raise BenchError(f"{source!r} is black-box: a generator can only be trained against a differentiable model")
+        self.faces = faces or TrainingFaces.load(val_identities=cfg.val_identities, seed=cfg.seed, progress=progress)
+        self.rng = torch.Generator().manual_seed(cfg.seed)
+        self.step, self.elapsed, self.log, self.validations = 0, 0.0, [], []
+        self.started_from: dict | None = None
+        self.nets = self._build()
+        self._resume()
+
+    # networks -----------------------------------------------------------------------------------
+    def _build(self) -> Nets:
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed)
+        if self.spec.stage == "gap":
+            g = GAPGenerator(cfg.gap_width, cfg.gap_blocks, cfg.seed).to(self.device)
+            return Nets(g, None, torch.optim.Adam(g.parameters(), cfg.gap_lr, (cfg.gap_beta1, cfg.gap_beta2)), None)
+        g, d = AdvFacesGenerator(cfg.width).to(self.device), PatchDiscriminator(cfg.d_width).to(self.device)
+        lr = cfg.lr
+        if self.spec.stage == "stage2":
+            stage1 = Checkpoint(self.source, "stage1", "advfaces", self.ckpt_root)
+            card = stage1.card()
+            if (card["config"]["width"], card["config"]["d_width"]) != (cfg.width, cfg.d_width):
+                raise BenchError(f"{stage1.weights_path} has width {card['config']['width']}/{card['config']['d_width']}, "
+                                 f"this profile {cfg.width}/{cfg.d_width}: train stage I with the same profile first")
+            g.load_state_dict(stage1.load("generator."))
+            d.load_state_dict(stage1.load("discriminator."))
+            self.started_from = {"checkpoint": f"{self.source}/stage1", "sha256": stage1.sha256()}
+            lr = cfg.stage2_lr
+        betas = (cfg.beta1, cfg.beta2)
+        return Nets(g, d, torch.optim.Adam(g.parameters(), lr, betas), torch.optim.Adam(d.parameters(), lr, betas))
+
+    def _modules(self) -> dict[str, object]:
+        out = {"generator": self.nets.generator, "opt_g": self.nets.opt_g}
+        if self.nets.discriminator is not None:
+            out.update(discriminator=self.nets.discriminator, opt_d=self.nets.opt_d)
+        return out
+
+    # state --------------------------------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        return self.run_dir / "state.pt"
+
+    def save_state(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        state = {k: m.state_dict() for k, m in self._modules().items()}
+        state.update(step=self.step, elapsed=self.elapsed, rng=self.rng.get_state(), log=self.log,
+                     validations=self.validations, started_from=self.started_from)
+        tmp = self.state_path.with_name(".state.pt.tmp")
+        torch.save(state, tmp)
+        tmp.replace(self.state_path)
+
+    def _resume(self) -> None:
+        if not self.state_path.exists():
+            return
+        try:  # weights_only: a state file is data, never code
+            state = torch.load(self.state_path, map_location=self.device, weights_only=True)
+        except Exception as exc:
+            raise BenchError(f"cannot resume from {self.state_path} ({type(exc).__name__}: {exc}); "
+                             f"delete that folder to start this training run again") from None
+        for k, m in self._modules().items():
+            m.load_state_dict(state[k])
+        self.step, self.elapsed, self.log = int(state["step"]), float(state["elapsed"]), list(state["log"])
+        self.validations, self.started_from = list(state["validations"]), state["started_from"]
+        self.rng.set_state(state["rng"])
+
+    # one step -----------------------------------------------------------------------------------
+    def variant_at(self, progress: float) -> str:
+        """``progress``: the share of the run done (of its steps or of its minutes, whichever binds)."""
+        if self.spec.variant == "convex" and progress < self.cfg.convex_warmup:
+            return "center"  # the official code's class-centre warm-up: a start inside the hull has no gradient
+        return self.spec.variant
+
+    def one_step(self, progress: float) -> dict[str, float]:
+        cfg, dev = self.cfg, self.device
+        if self.spec.stage == "stage1":
+            return stage1_step(self.nets, self.surrogate, self.faces.batch(cfg.batch_size, self.rng).to(dev), cfg, self.rng)
+        if self.spec.stage == "stage2":
+            x = self.faces.identity_batch(cfg.stage2_identities, cfg.stage2_photos, self.rng).to(dev)
+            return stage2_step(self.nets, self.surrogate, x, self.variant_at(progress), cfg, self.rng)
+        return gap_step(self.nets, self.surrogate, self.faces.batch(cfg.gap_batch_size, self.rng).to(dev), cfg, self.rng)
+
+    def images_per_step(self) -> int:
+        cfg = self.cfg
+        return {"stage1": cfg.batch_size, "stage2": cfg.stage2_identities * cfg.stage2_photos, "gap": cfg.gap_batch_size}[self.spec.stage]
+
+    @torch.no_grad()
+    def masks(self, inference: torch.Tensor) -> torch.Tensor:
+        """One mask per held-back person, as the method crafts it."""
+        g = self.nets.generator
+        g.eval()
+        try:
+            if self.spec.stage == "gap":
+                return scaled_universal(g, self.cfg.gap_budget).cpu().expand(len(inference), -1, -1, -1)
+            people, photos = inference.shape[:2]
+            return g(inference.flatten(0, 1).to(self.device)).reshape(people, photos, 3, 112, 112).mean(1).cpu()
+        finally:
+            g.train()
+
+    def validate(self) -> dict[str, float]:
+        inference, test = self.faces.validation()
+        result = {"step": self.step, **validation_protection(self.masks(inference), self.surrogate, inference, test)}
+        self.validations.append(result)
+        return result
+
+    # the loop -----------------------------------------------------------------------------------
+    def run(self, steps: int | None = None, minutes: float | None = None) -> Path:
+        total = int(steps) if steps is not None else self.cfg.steps_for(self.spec.stage)
+        limit = float(minutes) * 60 if minutes is not None else float("inf")
+        if not self.validations:
+            self.validate()  # step 0: the untrained (stage I / GAP) or stage-I (stage II) generator
+        bar = tqdm(total=total, initial=min(self.step, total), desc=f"train {self.spec.checkpoint} ({self.source})",
+                   disable=not self.progress, unit="step")
+        last_save = time.monotonic()
+        try:
+            with _sigterm_as_interrupt():
+                while self.step < total and self.elapsed < limit:
+                    start = time.perf_counter()
+                    losses = self.one_step(max(self.step / total, self.elapsed / limit))
+                    self.elapsed += time.perf_counter() - start
+                    self.step += 1
+                    self.log.append({"step": self.step, "elapsed_s": self.elapsed, **losses})
+                    if self.step % self.cfg.val_every == 0:
+                        losses["val"] = self.validate()["val_top1_protection"]
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items() if k in ("loss_g", "loss_d", "adv_cos", "val")})
+                    bar.update(1)
+                    if time.monotonic() - last_save > self.cfg.save_every_s:
+                        self.save_state()
+                        last_save = time.monotonic()
+        except KeyboardInterrupt:
+            self.save_state()
+            bar.close()
+            raise BenchError(f"training interrupted at step {self.step}; state saved in {self.state_path}: "
+                             f"run the same command again to continue") from None
+        bar.close()
+        self._round_to_shipped_precision()
+        if self.validations[-1]["step"] == self.step:
+            self.validations.pop()
+        self.validate()  # of the weights exactly as shipped, so a test can reproduce the card's number
+        self.save_state()
+        return self.export()
+
+    @torch.no_grad()
+    def _round_to_shipped_precision(self) -> None:
+        for t in self.nets.generator.state_dict().values():
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+
+    # export -------------------------------------------------------------------------------------
+    def final_losses(self, last: int = 50) -> dict[str, float]:
+        rows = self.log[-last:]
+        keys = [k for k in (rows[0] if rows else {}) if k not in ("step", "elapsed_s")]
+        return {k: float(np.mean([r[k] for r in rows])) for k in keys}
+
+    def export(self) -> Path:
+        ckpt = Checkpoint(self.source, self.spec.checkpoint, self.spec.trainer or self.method, self.ckpt_root)
+        tensors = {f"generator.{k}": v for k, v in self.nets.generator.state_dict().items()}
+        if self.spec.stage == "stage1":  # stage II starts from stage I's discriminator too
+            tensors.update({f"discriminator.{k}": v for k, v in self.nets.discriminator.state_dict().items()})
+        card = {
+            "method": self.method, "checkpoint": self.spec.checkpoint, "stage": self.spec.stage, "variant": self.spec.variant,
+            "source": self.source, "source_fingerprint": model_fingerprint(self.surrogate.card),
+            "config": dataclasses.asdict(self.cfg), "run": self.run_dir.name, "steps": self.step,
+            "wall_time_s": round(self.elapsed, 1), "images_per_s": round(self.step * self.images_per_step() / max(self.elapsed, 1e-9), 1),
+            "final_losses": self.final_losses(), "validation": self.validations[-1], "validation_history": self.validations,
+            "train_split": "train", "train_split_hash": self.faces.split_hash, "val_identities": self.faces.val_identities,
+            "started_from": self.started_from, "provenance": provenance(str(self.device)),
+            "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        path = ckpt.save(tensors, card)
+        self.write_log(ckpt.folder / f"{self.spec.checkpoint}.log.csv")
+        self.plot(ckpt.folder / f"{self.spec.checkpoint}.loss.png")  # the training log travels with the checkpoint
+        return path
+
+    def write_log(self, path: Path) -> None:
+        import pandas as pd
+
+        df = pd.DataFrame(self.log)
+        if df.empty:
+            return
+        df = df.groupby(((df["step"] - 1) // LOG_EVERY).rename("block")).mean(numeric_only=True).reset_index(drop=True)
+        df["step"] = df["step"].round().astype(int)
+        val = pd.DataFrame(self.validations)
+        df = df.merge(val, on="step", how="outer").sort_values("step")
+        df.to_csv(path, index=False, float_format="%.5g")
+
+    def plot(self, path: Path) -> None:
+        title = (f"{self.spec.checkpoint} against {self.source} ({self.cfg.profile} profile, {self.step} steps, "
+                 f"{self.elapsed / 60:.1f} min)")
+        plot_training(self.log, self.validations, title, path)
+
+
+def plot_training(log: list[dict], validations: list[dict], title: str, path: Path) -> None:
+    """Loss curves (rolling mean) beside the validation protection, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    df = pd.DataFrame(log)
+    if df.empty:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = [k for k in ("loss_g", "loss_d", "gan", "adv_cos", "hinge") if k in df]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    smooth = max(1, len(df) // 100)
+    for k in keys:
+        axes[0].plot(df["step"], df[k].rolling(smooth, min_periods=1).mean(), label=k)
+    axes[0].set_yscale("symlog", linthresh=1.0)
+    axes[0].set_xlabel("step"); axes[0].set_title("training losses (rolling mean)"); axes[0].legend(fontsize=8)
+    val = pd.DataFrame(validations)
+    axes[1].plot(val["step"], 100 * val["val_top1_protection"], marker="o", label="Top-1 protection, protected")
+    axes[1].plot(val["step"], 100 * val["val_top1_clean_protection"], ls="--", label="Top-1 protection, clean")
+    axes[1].plot(val["step"], 100 * val["val_cos"], marker=".", label="100 x cosine(protected, clean)")
+    axes[1].set_ylim(0, 100); axes[1].set_xlabel("step"); axes[1].set_ylabel("%")
+    axes[1].set_title("validation (held-back ids, L2 1,200)"); axes[1].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def train(method: str, source: str, cfg: TrainConfig, *, steps: int | None = None, minutes: float | None = None,
+          device: str = "cpu", progress: bool = True, **kwargs) -> Path:
+    """Train (or resume) one method's generator against ``source``; returns the exported checkpoint."""
+    return Trainer(method, source, cfg, device=device, progress=progress, **kwargs).run(steps, minutes)

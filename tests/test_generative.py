@@ -1,0 +1,210 @@
+"""Generator methods (AdvCloak, AdvFaces(+), GAP): shipped checkpoints, training, resume, registry checks.
+
+Everything runs on real faces: LFW celebrities for crafting, VGGFace2 training identities for training
+and for re-checking the validation numbers recorded in the shipped checkpoints' cards.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from bench.data import open_dataset, prepare
+from bench.data.splits import load_split
+from bench.errors import BenchError, WeightFileError
+from bench.runner import is_white_box
+from bench.training import make_config
+from bench.training.data import TrainingFaces
+from bench.training.trainer import Trainer, spec_of
+from bench.training.validate import validation_protection
+from bench.zoo import create_recognizer, to_canonical
+from methods import METHODS, create_method
+from methods.checkpoints import SHIPPED, Checkpoint
+from methods.generative import GeneratorMethod
+
+from test_methods import PERSON, similarity_after
+
+GENERATOR_METHODS = ["advcloak", "advcloak-center", "advcloak-affine", "advcloak-convex", "advfaces", "advfaces-plus", "gap"]
+CHECKPOINTS = ["stage1", "advcloak", "advcloak-center", "advcloak-affine", "advcloak-convex", "gap"]
+SHIPPED_SOURCES = sorted(p.name for p in SHIPPED.iterdir() if p.is_dir()) if SHIPPED.is_dir() else []
+SOURCE = "mobileface"  # the fastest white-box model: the unit tests craft with its checkpoints
+
+
+@pytest.fixture(scope="module")
+def surrogate():
+    return create_recognizer(SOURCE)
+
+
+@pytest.fixture(scope="module")
+def person(aligned):
+    split = load_split("celebrities")
+    return to_canonical(aligned(split.files(PERSON, "inference"))), aligned(split.files(PERSON, "test"))
+
+
+def test_every_trainable_method_is_registered_with_its_checkpoint():
+    trainable = sorted(n for n in METHODS.names() if issubclass(METHODS.entry(n).factory, GeneratorMethod))
+    assert trainable == sorted(GENERATOR_METHODS)
+    assert {spec_of(m).checkpoint for m in GENERATOR_METHODS} == set(CHECKPOINTS)
+    with pytest.raises(BenchError, match="not trained; trainable methods: advcloak"):
+        spec_of("opom-convex")
+
+
+def test_mobileface_and_dlib_checkpoints_are_shipped_complete_and_small():
+    assert {"mobileface", "dlib-resnet"} <= set(SHIPPED_SOURCES)
+    total = 0
+    for source in SHIPPED_SOURCES:
+        for name in CHECKPOINTS:
+            ckpt = Checkpoint(source, name, "x")
+            assert ckpt.exists(), f"{ckpt.weights_path} is not shipped"
+            ckpt.sha256()  # verifies the file against its card
+            card = ckpt.card()
+            assert card["source"] == source and card["steps"] > 0 and card["wall_time_s"] > 0
+            assert (ckpt.folder / f"{name}.log.csv").is_file(), "a trained generator ships with its training log"
+            total += ckpt.weights_path.stat().st_size
+    assert total <= 25 * 2**20
+
+
+@pytest.mark.parametrize("source", SHIPPED_SOURCES)
+def test_shipped_checkpoints_reproduce_their_recorded_validation_protection(source):
+    """The card's validation number is re-measured from the shipped (fp16) weights on the same held-back people."""
+    model = create_recognizer(source)
+    for name in CHECKPOINTS:
+        card = Checkpoint(source, name, "x").card()
+        faces = TrainingFaces.load(val_identities=card["config"]["val_identities"], seed=card["config"]["seed"],
+                                   progress=False, training=False)
+        assert faces.val_identities == card["val_identities"]
+        inference, test = faces.validation()
+        method = create_method("gap" if name == "gap" else "advfaces-plus" if name == "stage1" else name)
+        if name == "gap":
+            masks = method.craft(inference[0], [model]).expand(len(inference), -1, -1, -1)
+        else:
+            masks = torch.stack([method.craft(inf, [model]) for inf in inference])
+        got = validation_protection(masks, model, inference, test)["val_top1_protection"]
+        recorded = card["validation"]["val_top1_protection"]
+        assert abs(got - recorded) <= 1 / len(test.flatten(0, 1)) + 1e-6, (name, got, recorded)
+
+
+@pytest.mark.parametrize("name", GENERATOR_METHODS)
+def test_generator_methods_craft_seeded_masks_that_beat_noise(name, person, surrogate):
+    inference, test = person
+    method = create_method(name)
+    faces = to_canonical(torch.from_numpy(test)) if method.kind == "image" else inference
+    a, b = method.craft(faces, [surrogate], seed=0), method.craft(faces, [surrogate], seed=1)
+    assert torch.equal(a, b), "one forward pass of a trained network: no randomness at craft time"
+    assert tuple(a.shape) == ((len(test), 3, 112, 112) if method.kind == "image" else (3, 112, 112))
+    assert method.config(SOURCE)["checkpoint_sha256"] == Checkpoint(SOURCE, spec_of(name).checkpoint, "x").sha256()
+    assert is_white_box(SOURCE, SOURCE) and not is_white_box(SOURCE, "dlib-resnet")
+    noise = similarity_after(create_method("noise").craft(inference, seed=0), test, surrogate)
+    crafted = similarity_after(a, test, surrogate)
+    print(f"{name}: noise {noise:.3f}  {name} {crafted:.3f}")
+    assert crafted < noise - 0.2
+
+
+def test_missing_altered_and_misused_checkpoints_give_clear_errors(person, surrogate, tmp_path, monkeypatch):
+    inference = person[0][:2]
+    monkeypatch.setenv("BENCH_GENERATORS", str(tmp_path))
+    with pytest.raises(WeightFileError, match=r"advcloak-convex.json is missing; make it with `bench train advcloak-convex --source mobileface`"):
+        create_method("advcloak-convex").craft(inference, [surrogate])
+    with pytest.raises(WeightFileError, match=r"bench train advfaces --source mobileface"):
+        create_method("advfaces-plus").craft(inference, [surrogate])
+    shutil.copytree(SHIPPED / SOURCE, tmp_path / SOURCE)
+    path = tmp_path / SOURCE / "advcloak-convex.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightFileError, match="does not match its card.*retrain with `bench train advcloak-convex"):
+        create_method("advcloak-convex").craft(inference, [surrogate])
+    card = json.loads((tmp_path / SOURCE / "gap.json").read_text())
+    card["source_fingerprint"] = "another-version"
+    (tmp_path / SOURCE / "gap.json").write_text(json.dumps(card))
+    with pytest.raises(BenchError, match="trained against another version of 'mobileface'.*bench train gap --source mobileface"):
+        create_method("gap").craft(inference, [surrogate])
+    monkeypatch.delenv("BENCH_GENERATORS")
+    with pytest.raises(BenchError, match="give exactly one --source"):
+        create_method("advcloak").craft(inference, [surrogate, create_recognizer("dlib-resnet")])
+
+
+# training ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_training_faces():
+    """A real-data fixture: 3 VGGFace2 training identities x 20 photos to train on, 2 held back (10 + 10)."""
+    split = load_split("train")
+    idents = split.identities()[:5]
+    files = {i: split.files(i, "train")[:20] for i in idents}
+    prepared = prepare(open_dataset("vggface2-train"), only=sorted(f for fs in files.values() for f in fs), progress=False)
+    train_ids, val_ids = idents[:3], idents[3:]
+    faces = prepared.faces([f for i in train_ids for f in files[i]])
+    labels = np.repeat(np.arange(len(train_ids)), 20)
+    val = prepared.faces([f for i in val_ids for f in files[i]])
+    return TrainingFaces(faces, labels, train_ids, val, val_ids, split.content_hash())
+
+
+def tiny_config(**kw):
+    small = dict(width=4, d_width=4, batch_size=8, stage2_photos=6, gap_width=4, gap_blocks=1, gap_batch_size=8, val_every=100)
+    return make_config("cpu", **{**small, **kw})
+
+
+def make_trainer(method, tmp_path, faces, cfg=None, **kw):
+    return Trainer(method, SOURCE, cfg or tiny_config(), runs_root=tmp_path / "runs", checkpoints_root=tmp_path / "ckpt",
+                   faces=faces, progress=False, **kw)
+
+
+def test_a_few_stage1_steps_on_real_faces_lower_the_adversarial_similarity(small_training_faces, tmp_path):
+    trainer = make_trainer("advfaces", tmp_path, small_training_faces)
+    trainer.run(steps=8)
+    first, last = trainer.validations[0], trainer.validations[-1]
+    print("validation cosine at L2 1,200:", first["val_cos"], "->", last["val_cos"])
+    assert last["val_cos"] < first["val_cos"] - 1e-3
+    assert (tmp_path / "ckpt" / SOURCE / "stage1.log.csv").is_file()
+
+
+def test_stage2_and_gap_train_from_real_faces(small_training_faces, tmp_path):
+    make_trainer("advfaces", tmp_path, small_training_faces).run(steps=2)
+    stage2 = make_trainer("advcloak-convex", tmp_path, small_training_faces)
+    assert stage2.variant_at(0.1) == "center" and stage2.variant_at(0.5) == "convex"  # the class-centre warm-up
+    path = stage2.run(steps=2)
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["started_from"]["sha256"] == Checkpoint(SOURCE, "stage1", "advfaces", tmp_path / "ckpt").sha256()
+    gap = make_trainer("gap", tmp_path, small_training_faces)
+    gap.run(steps=3)
+    assert gap.validations[-1]["val_cos"] < gap.validations[0]["val_cos"]
+    with pytest.raises(BenchError, match="train stage I with the same profile first"):
+        make_trainer("advcloak", tmp_path, small_training_faces, cfg=tiny_config(width=6))
+
+
+def test_interrupted_training_resumes_exactly(small_training_faces, tmp_path, monkeypatch):
+    straight = make_trainer("advfaces", tmp_path / "a", small_training_faces)
+    straight.run(steps=4)
+
+    interrupted = make_trainer("advfaces", tmp_path / "b", small_training_faces)
+    real_step = Trainer.one_step
+
+    def dying_step(self, progress):
+        if self.step == 2:
+            raise KeyboardInterrupt  # as Ctrl-C or SIGTERM would, mid-run
+        return real_step(self, progress)
+
+    monkeypatch.setattr(Trainer, "one_step", dying_step)
+    with pytest.raises(BenchError, match="interrupted at step 2.*run the same command again"):
+        interrupted.run(steps=4)
+    monkeypatch.setattr(Trainer, "one_step", real_step)
+    resumed = make_trainer("advfaces", tmp_path / "b", small_training_faces)
+    assert resumed.step == 2
+    resumed.run(steps=4)
+    for (k, a), b in zip(straight.nets.generator.state_dict().items(), resumed.nets.generator.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert [r["loss_g"] for r in straight.log] == [r["loss_g"] for r in resumed.log]
+
+
+def test_bad_training_options_are_refused_before_any_work():
+    with pytest.raises(BenchError, match="unknown training option.*options:"):
+        make_config("cpu", widht=8)
+    with pytest.raises(BenchError, match="stage2_lr must be a finite number > 0"):
+        make_config("cpu", stage2_lr=float("nan"))
+    with pytest.raises(BenchError, match="unknown training profile 'gpu'; known: paper, cpu"):
+        make_config("gpu")
