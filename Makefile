@@ -2,8 +2,8 @@
 #   make run    set up, then run the main job on the default data in ../shared
 #   make test   set up, then run the test suite
 PYTHON ?= python3.11
-# the default benchmark: Table 1 on `celebrities`, every differentiable zoo model as source, all targets
-METHODS ?= none,noise,fi-uap,opom-center,opom-affine,opom-convex
+# the default benchmark: Tables 1-2 (`celebrities`, `commons`), every differentiable zoo model as source, all targets
+METHODS ?= none,noise,fi-uap,opom-center,opom-affine,opom-convex,advcloak,advcloak-center,advcloak-affine,advcloak-convex,advfaces-plus,advfaces,gap
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -28,7 +28,9 @@ run: setup
 	$(BIN)/bench data prepare vggface2-test
 	$(BIN)/bench data prepare glint-celeb24
 	$(BIN)/bench data info
-	$(BIN)/bench run --methods $(METHODS) --target all --report
+	$(BIN)/bench run --methods $(METHODS) --target all --split celebrities
+	$(BIN)/bench run --methods $(METHODS) --target all --split commons
+	$(BIN)/bench report
 
 test: setup
 	$(BIN)/python -m pytest -q

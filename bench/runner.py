@@ -71,6 +71,9 @@ class Runner:
         for name in {n for s in config.sources for n in s.split("+")} | set(config.targets):
             card_of(name)
         self.methods = {m: create_method(m, **config.params.get(m, {})) for m in config.methods}
+        for algo in self.methods.values():  # a missing or altered trained checkpoint fails now, not mid-run
+            for source in config.sources if algo.needs_surrogate else ():
+                algo.config(source)
         self.split: Split = load_split(config.split)
         self.gallery_split: Split = load_split(config.gallery_split)
         self.test_files = split_files(self.split, "test")

@@ -208,3 +208,29 @@ def test_bad_training_options_are_refused_before_any_work():
         make_config("cpu", stage2_lr=float("nan"))
     with pytest.raises(BenchError, match="unknown training profile 'gpu'; known: paper, cpu"):
         make_config("gpu")
+
+
+def test_torchrun_data_parallel_training_on_two_cpu_processes(tmp_path):
+    """The multi-GPU path, run as 2 gloo processes on the CPU: both ranks train, rank 0 exports."""
+    import os
+    import subprocess
+    import sys
+
+    split = load_split("train")
+    idents = split.identities()[:6]  # 4 held back for validation (10 + 10 photos), 2 to train on
+    rows = [(i, f) for i in idents for f in split.files(i, "train")[:20]]
+    folder = tmp_path / "splits"
+    folder.mkdir()
+    (folder / "train.csv").write_text("dataset,identity,role,file\n" + "".join(f"vggface2-train,{i},train,{f}\n" for i, f in rows))
+    prepare(open_dataset("vggface2-train"), only=sorted(f for _, f in rows), progress=False)  # align once, not per rank
+    env = {**os.environ, "BENCH_SPLITS": str(folder), "BENCH_GENERATORS": str(tmp_path / "ckpt"),
+           "BENCH_RESULTS": str(tmp_path / "results"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "bench.cli", "train", "advfaces", "--source", SOURCE, "--steps", "2", "--device", "cpu",
+           *[a for s in ("width=4", "d_width=4", "batch_size=4", "stage2_photos=6") for a in ("--set", s)]]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    card = json.loads((tmp_path / "ckpt" / SOURCE / "stage1.json").read_text())
+    assert card["world_size"] == 2 and card["steps"] == 2
+    state = torch.load(next((tmp_path / "results" / "training" / SOURCE).glob("stage1-*/state.pt")), weights_only=True)
+    assert isinstance(state["rng"], list) and len(state["rng"]) == 2 and not torch.equal(*state["rng"])

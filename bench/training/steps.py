@@ -15,6 +15,7 @@ Each returns a dict of float losses for the log.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -24,18 +25,24 @@ from ..budget import PIXEL_SCALE
 from .config import TrainConfig
 
 
+def _no_sync(module: torch.nn.Module) -> None:
+    pass
+
+
 @dataclass
 class Nets:
     generator: torch.nn.Module
     discriminator: torch.nn.Module | None
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer | None
+    sync: Callable[[torch.nn.Module], None] = _no_sync  # averages gradients across processes (distributed.py)
 
 
 def _discriminator_step(nets: Nets, real: torch.Tensor, fake: torch.Tensor, cfg: TrainConfig, rng: torch.Generator) -> float:
     nets.opt_d.zero_grad(set_to_none=True)
     loss = gan_discriminator_loss(nets.discriminator(real), nets.discriminator(fake.detach()), rng, cfg.noisy_labels)
     loss.backward()
+    nets.sync(nets.discriminator)
     nets.opt_d.step()
     return float(loss.detach())
 
@@ -52,6 +59,7 @@ def stage1_step(nets: Nets, surrogate, x: torch.Tensor, cfg: TrainConfig, rng: t
     hinge = norm_hinge(delta, cfg.hinge_eps)
     loss = cfg.gan_weight * gan + cfg.adv_weight * cos + cfg.hinge_weight * hinge
     loss.backward()
+    nets.sync(nets.generator)
     nets.opt_g.step()
     return {"loss_g": float(loss.detach()), "loss_d": loss_d, "gan": float(gan.detach()), "adv_cos": float(cos.detach()), "hinge": float(hinge.detach()),
             "l2_255": float(delta.detach().flatten(1).norm(dim=1).mean() * PIXEL_SCALE)}
@@ -79,6 +87,7 @@ def stage2_step(nets: Nets, surrogate, x: torch.Tensor, variant: str, cfg: Train
     hinge = norm_hinge(shared, cfg.hinge_eps)
     loss = cfg.gan_weight * gan + cfg.stage2_adv_weight * cos + cfg.hinge_weight * hinge
     loss.backward()
+    nets.sync(nets.generator)
     nets.opt_g.step()
     return {"loss_g": float(loss.detach()), "loss_d": loss_d, "gan": float(gan.detach()), "adv_cos": float(cos.detach()), "hinge": float(hinge.detach()),
             "l2_255": float(shared.detach().flatten(1).norm(dim=1).mean() * PIXEL_SCALE)}
@@ -97,5 +106,6 @@ def gap_step(nets: Nets, surrogate, x: torch.Tensor, cfg: TrainConfig, rng: torc
     nets.opt_g.zero_grad(set_to_none=True)
     cos = adversarial_cosine(surrogate((x + mask).clamp(0, 1)), clean, "plain")
     cos.backward()
+    nets.sync(nets.generator)
     nets.opt_g.step()
     return {"loss_g": float(cos.detach()), "adv_cos": float(cos.detach()), "l2_255": float(cfg.gap_budget)}

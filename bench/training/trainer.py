@@ -35,6 +35,7 @@ from ..provenance import config_hash, provenance
 from ..zoo import create_recognizer
 from .config import TrainConfig
 from .data import TrainingFaces
+from .distributed import World
 from .steps import Nets, gap_step, scaled_universal, stage1_step, stage2_step
 from .validate import validation_protection
 
@@ -70,14 +71,16 @@ class Trainer:
     def __init__(self, method: str, source: str, cfg: TrainConfig, *, device: str = "cpu", progress: bool = True,
                  runs_root: Path | None = None, checkpoints_root: Path | None = None, faces: TrainingFaces | None = None):
         self.spec = spec_of(method)
-        self.method, self.source, self.cfg, self.device, self.progress = method, source, cfg, torch.device(device), progress
+        self.world = World.from_env()
+        self.method, self.source, self.cfg, self.progress = method, source, cfg, progress and self.world.main
+        self.device = self.world.join(torch.device(device))
         self.ckpt_root = checkpoints_root or checkpoint_root()
         self.run_dir = (runs_root or results_dir() / "training") / source / run_id(self.spec, source, cfg)
         self.surrogate = create_recognizer(source, device=self.device)
         if not self.surrogate.differentiable:
             raise BenchError(f"{source!r} is black-box: a generator can only be trained against a differentiable model")
-        self.faces = faces or TrainingFaces.load(val_identities=cfg.val_identities, seed=cfg.seed, progress=progress)
-        self.rng = torch.Generator().manual_seed(cfg.seed)
+        self.faces = faces or TrainingFaces.load(val_identities=cfg.val_identities, seed=cfg.seed, progress=self.progress)
+        self.rng = torch.Generator().manual_seed(cfg.seed + self.world.rank)  # each process draws its own batches
         self.step, self.elapsed, self.log, self.validations = 0, 0.0, [], []
         self.started_from: dict | None = None
         self.nets = self._build()
@@ -89,7 +92,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         if self.spec.stage == "gap":
             g = GAPGenerator(cfg.gap_width, cfg.gap_blocks, cfg.seed).to(self.device)
-            return Nets(g, None, torch.optim.Adam(g.parameters(), cfg.gap_lr, (cfg.gap_beta1, cfg.gap_beta2)), None)
+            return Nets(g, None, torch.optim.Adam(g.parameters(), cfg.gap_lr, (cfg.gap_beta1, cfg.gap_beta2)), None,
+                        self.world.average_gradients)
         g, d = AdvFacesGenerator(cfg.width).to(self.device), PatchDiscriminator(cfg.d_width).to(self.device)
         lr = cfg.lr
         if self.spec.stage == "stage2":
@@ -103,7 +107,8 @@ class Trainer:
             self.started_from = {"checkpoint": f"{self.source}/stage1", "sha256": stage1.sha256()}
             lr = cfg.stage2_lr
         betas = (cfg.beta1, cfg.beta2)
-        return Nets(g, d, torch.optim.Adam(g.parameters(), lr, betas), torch.optim.Adam(d.parameters(), lr, betas))
+        return Nets(g, d, torch.optim.Adam(g.parameters(), lr, betas), torch.optim.Adam(d.parameters(), lr, betas),
+                    self.world.average_gradients)
 
     def _modules(self) -> dict[str, object]:
         out = {"generator": self.nets.generator, "opt_g": self.nets.opt_g}
@@ -117,9 +122,13 @@ class Trainer:
         return self.run_dir / "state.pt"
 
     def save_state(self) -> None:
+        """Collective under torchrun (every rank's sampler state is gathered); rank 0 writes."""
+        rngs = self.world.gather(self.rng.get_state())
+        if not self.world.main:
+            return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         state = {k: m.state_dict() for k, m in self._modules().items()}
-        state.update(step=self.step, elapsed=self.elapsed, rng=self.rng.get_state(), log=self.log,
+        state.update(step=self.step, elapsed=self.elapsed, rng=rngs[0] if self.world.size == 1 else rngs, log=self.log,
                      validations=self.validations, started_from=self.started_from)
         tmp = self.state_path.with_name(".state.pt.tmp")
         torch.save(state, tmp)
@@ -137,7 +146,11 @@ class Trainer:
             m.load_state_dict(state[k])
         self.step, self.elapsed, self.log = int(state["step"]), float(state["elapsed"]), list(state["log"])
         self.validations, self.started_from = list(state["validations"]), state["started_from"]
-        self.rng.set_state(state["rng"])
+        rngs = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]
+        if len(rngs) != self.world.size:
+            raise BenchError(f"{self.state_path} was saved by {len(rngs)} process(es); resume it with as many "
+                             f"(this run has {self.world.size})")
+        self.rng.set_state(rngs[self.world.rank])
 
     # one step -----------------------------------------------------------------------------------
     def variant_at(self, progress: float) -> str:
@@ -172,7 +185,10 @@ class Trainer:
         finally:
             g.train()
 
-    def validate(self) -> dict[str, float]:
+    def validate(self) -> dict[str, float] | None:
+        """Rank 0 only (the others go on to the next step's all-reduce and wait there)."""
+        if not self.world.main:
+            return None
         inference, test = self.faces.validation()
         result = {"step": self.step, **validation_protection(self.masks(inference), self.surrogate, inference, test)}
         self.validations.append(result)
@@ -182,38 +198,48 @@ class Trainer:
     def run(self, steps: int | None = None, minutes: float | None = None) -> Path:
         total = int(steps) if steps is not None else self.cfg.steps_for(self.spec.stage)
         limit = float(minutes) * 60 if minutes is not None else float("inf")
-        if not self.validations:
+        if not self.validations and self.step == 0:
             self.validate()  # step 0: the untrained (stage I / GAP) or stage-I (stage II) generator
         bar = tqdm(total=total, initial=min(self.step, total), desc=f"train {self.spec.checkpoint} ({self.source})",
                    disable=not self.progress, unit="step")
         last_save = time.monotonic()
+        out_of_time = self.elapsed >= limit
         try:
             with _sigterm_as_interrupt():
-                while self.step < total and self.elapsed < limit:
+                while self.step < total and not out_of_time:
                     start = time.perf_counter()
                     losses = self.one_step(max(self.step / total, self.elapsed / limit))
                     self.elapsed += time.perf_counter() - start
                     self.step += 1
                     self.log.append({"step": self.step, "elapsed_s": self.elapsed, **losses})
-                    if self.step % self.cfg.val_every == 0:
+                    if self.step % self.cfg.val_every == 0 and self.world.main:
                         losses["val"] = self.validate()["val_top1_protection"]
                     bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items() if k in ("loss_g", "loss_d", "adv_cos", "val")})
                     bar.update(1)
-                    if time.monotonic() - last_save > self.cfg.save_every_s:
+                    # every rank takes the same decisions (one all-reduce under torchrun, plain values otherwise)
+                    out_of_time, due = self.world.any(self.elapsed >= limit, time.monotonic() - last_save > self.cfg.save_every_s,
+                                                      device=self.device)
+                    if due:
                         self.save_state()
                         last_save = time.monotonic()
         except KeyboardInterrupt:
-            self.save_state()
             bar.close()
+            if self.world.size > 1:  # the other ranks may be gone: no collective save
+                raise BenchError(f"training interrupted at step {self.step}; run the same command to continue from "
+                                 f"the last save in {self.state_path}") from None
+            self.save_state()
             raise BenchError(f"training interrupted at step {self.step}; state saved in {self.state_path}: "
                              f"run the same command again to continue") from None
         bar.close()
         self._round_to_shipped_precision()
-        if self.validations[-1]["step"] == self.step:
+        if self.world.main and self.validations[-1]["step"] == self.step:
             self.validations.pop()
         self.validate()  # of the weights exactly as shipped, so a test can reproduce the card's number
         self.save_state()
-        return self.export()
+        ckpt = self.export() if self.world.main else Checkpoint(self.source, self.spec.checkpoint, self.method, self.ckpt_root).weights_path
+        if self.world.size > 1:
+            torch.distributed.barrier()  # no rank returns before the checkpoint is written
+        return ckpt
 
     @torch.no_grad()
     def _round_to_shipped_precision(self) -> None:
@@ -236,7 +262,8 @@ class Trainer:
             "method": self.method, "checkpoint": self.spec.checkpoint, "stage": self.spec.stage, "variant": self.spec.variant,
             "source": self.source, "source_fingerprint": model_fingerprint(self.surrogate.card),
             "config": dataclasses.asdict(self.cfg), "run": self.run_dir.name, "steps": self.step,
-            "wall_time_s": round(self.elapsed, 1), "images_per_s": round(self.step * self.images_per_step() / max(self.elapsed, 1e-9), 1),
+            "wall_time_s": round(self.elapsed, 1), "world_size": self.world.size,
+            "images_per_s": round(self.step * self.images_per_step() * self.world.size / max(self.elapsed, 1e-9), 1),
             "final_losses": self.final_losses(), "validation": self.validations[-1], "validation_history": self.validations,
             "train_split": "train", "train_split_hash": self.faces.split_hash, "val_identities": self.faces.val_identities,
             "started_from": self.started_from, "provenance": provenance(str(self.device)),
