@@ -249,7 +249,7 @@ def write_reports(rows: list[dict], out: Path | None = None, budget: float = 120
         return []
     df = pd.DataFrame(rows)
     check_rates(df)
-    files: dict[str, str] = {"results-long.csv": df.drop(columns=["provenance", "method_params"], errors="ignore").to_csv(index=False)}
+    files: dict[str, str] = {"results-long.csv": df.drop(columns=["provenance", "method_params", "per_identity_hits", "per_identity_pairs"], errors="ignore").to_csv(index=False)}
     for number, split in ((1, "celebrities"), (2, "commons")):
         if split not in set(df["split"]):
             continue

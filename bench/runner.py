@@ -246,6 +246,9 @@ class Runner:
             out[f"top{k}_clean_accuracy"] = clean.accuracy(k)
         out["tpr_at_far"] = tpr_at_threshold(ident.genuine, state["threshold"])
         out["tpr_at_far_clean"] = tpr_at_threshold(clean.genuine, state["threshold"])
+        # per identity: identified pairs within top k (of T x (T - 1)), for intervals over people
+        out["per_identity_hits"] = {i: {str(k): ident.per_identity[i][k] for k in self.cfg.ks} for i in self.identities}
+        out["per_identity_pairs"] = {i: len(protected[i]) * (len(protected[i]) - 1) for i in self.identities}
         return out
 
     @staticmethod

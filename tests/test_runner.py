@@ -96,6 +96,23 @@ def test_baselines_behave_and_report_is_well_formed(env):
     check_latex_tabular((env / "reports" / "table2_commons.tex").read_text(), columns=2 + 2 * (len(TARGETS) + 1))
 
 
+def test_intervals_over_people_from_real_cells(env):
+    from bench.uncertainty import bootstrap_rate, paired_difference
+
+    rows = Runner(config(), ResultStore(env / "store"), progress=False).run()
+    cells = {(r["method"], r["target"]): r for r in rows}
+    fi = [cells[("fi-uap", t)] for t in TARGETS]
+    noise = [cells[("noise", t)] for t in TARGETS]
+    rate = bootstrap_rate(fi, k=1)
+    assert rate.estimate == pytest.approx(100 * np.mean([c["top1_protection"] for c in fi]))  # equal pairs per person
+    assert rate.low <= rate.estimate <= rate.high
+    same = paired_difference(fi, fi)
+    assert (same.estimate, same.low, same.high) == (0, 0, 0) and not same.resolved
+    gap = paired_difference(fi, noise)
+    assert gap.estimate == pytest.approx(rate.estimate - bootstrap_rate(noise).estimate)
+    assert gap.low <= gap.estimate <= gap.high
+
+
 def check_latex_tabular(tex: str, columns: int) -> None:
     """A LaTeX-free parse: balanced environments and braces, every row with the declared column count."""
     assert tex.count(r"\begin{tabular}") == tex.count(r"\end{tabular}") == 1
