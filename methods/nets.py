@@ -47,7 +47,9 @@ class AdvFacesGenerator(nn.Module):
     """Encoder (7x7, two 4x4 stride-2 convs, instance norm) -> 3 residual blocks -> decoder
     (nearest upsample + 5x5 conv + layer norm, twice) -> 7x7 conv -> tanh perturbation."""
 
-    def __init__(self, width: int = 64):
+    def __init__(self, width: int = 64, output_init_scale: float = 1.0):
+        """``output_init_scale`` scales the last convolution's initial weights (1 = AdvFaces' Kaiming init,
+        whose tanh output starts saturated, L2 ~30,000 on 0-255; see bench/training/config.py)."""
         super().__init__()
         k = int(width)
         if k < 1:
@@ -63,6 +65,8 @@ class AdvFacesGenerator(nn.Module):
             _conv(k, 3, 7, reflect=True), nn.Tanh(),
         )
         kaiming_init(self)
+        with torch.no_grad():
+            self.net[-2].weight.mul_(output_init_scale)
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
         return self.net(faces)

@@ -94,7 +94,7 @@ class Trainer:
             g = GAPGenerator(cfg.gap_width, cfg.gap_blocks, cfg.seed).to(self.device)
             return Nets(g, None, torch.optim.Adam(g.parameters(), cfg.gap_lr, (cfg.gap_beta1, cfg.gap_beta2)), None,
                         self.world.average_gradients)
-        g, d = AdvFacesGenerator(cfg.width).to(self.device), PatchDiscriminator(cfg.d_width).to(self.device)
+        g, d = AdvFacesGenerator(cfg.width, cfg.output_init_scale).to(self.device), PatchDiscriminator(cfg.d_width).to(self.device)
         lr = cfg.lr
         if self.spec.stage == "stage2":
             stage1 = Checkpoint(self.source, "stage1", "advfaces", self.ckpt_root)
