@@ -17,7 +17,9 @@ Profiles:
   tanh output starts saturated (L2 ~30,000 on 0-255) and against dlib-resnet the first 230 of 500
   steps only shrank it to the hinge (L2 813) while the adversarial cosine stayed at 0.99; at 0.015 the
   first delta is already at the hinge (L2 ~750) and the adversarial term works from step 1. A
-  hundred thousand steps (the paper) hide that warm-up; a thousand do not. The mobileface stage-I
+  hundred thousand steps (the paper) hide that warm-up; a thousand do not. On the unit test's tiny
+  run (width 4, 8 steps against mobileface) the validation cosine fell 0.989 -> 0.984 with the full
+  init and 0.983 -> 0.889 at 0.015. The mobileface stage-I
   checkpoint predates this change and used the full init (its card's config says so).
 """
 
