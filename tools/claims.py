@@ -52,8 +52,16 @@ def main() -> None:
             for a, b in ORDERINGS:
                 if a in chosen and b in chosen:
                     d = paired_difference(chosen[a], chosen[b])
-                    verdict = "yes" if d.low > 0 else "no (reversed)" if d.high < 0 else "not resolved"
-                    print(f"| {a} > {b} | {d} | {verdict} |")
+                    print(f"| {a} > {b} | {d} | {_verdict(d)} |")
+            if "noise" in chosen:  # does every method beat noise on every black-box target?
+                print("\n| method | " + " | ".join(f"- noise on {t}" for t in black) + " |\n|---|" + "---|" * len(black))
+                for m in sorted(set(chosen) - {"noise", "none"}):
+                    diffs = [paired_difference([chosen[m][i]], [chosen["noise"][i]]) for i in range(len(black))]
+                    print(f"| {m} | " + " | ".join(f"{d} {_verdict(d)}" for d in diffs) + " |")
+
+
+def _verdict(d) -> str:
+    return "yes" if d.low > 0 else "no (reversed)" if d.high < 0 else "not resolved"
 
 
 def _white(cells, split, source, target) -> bool:
