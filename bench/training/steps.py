@@ -47,6 +47,18 @@ def _discriminator_step(nets: Nets, real: torch.Tensor, fake: torch.Tensor, cfg:
     return float(loss.detach())
 
 
+def _generator_update(nets: Nets, gan: torch.Tensor, cos: torch.Tensor, masks: torch.Tensor, adv_weight: float,
+                      cfg: TrainConfig, loss_d: float) -> dict[str, float]:
+    """G's step of stages I and II: GAN + adv_weight x cosine + hinge on the masks actually added."""
+    hinge = norm_hinge(masks, cfg.hinge_eps)
+    loss = cfg.gan_weight * gan + adv_weight * cos + cfg.hinge_weight * hinge
+    loss.backward()
+    nets.sync(nets.generator)
+    nets.opt_g.step()
+    return {"loss_g": float(loss.detach()), "loss_d": loss_d, "gan": float(gan.detach()), "adv_cos": float(cos.detach()),
+            "hinge": float(hinge.detach()), "l2_255": float(masks.detach().flatten(1).norm(dim=1).mean() * PIXEL_SCALE)}
+
+
 def stage1_step(nets: Nets, surrogate, x: torch.Tensor, cfg: TrainConfig, rng: torch.Generator) -> dict[str, float]:
     with torch.no_grad():
         clean = surrogate(x)
@@ -56,13 +68,7 @@ def stage1_step(nets: Nets, surrogate, x: torch.Tensor, cfg: TrainConfig, rng: t
     nets.opt_g.zero_grad(set_to_none=True)
     gan = gan_generator_loss(nets.discriminator(adv))
     cos = adversarial_cosine(surrogate(adv), clean, "plain")
-    hinge = norm_hinge(delta, cfg.hinge_eps)
-    loss = cfg.gan_weight * gan + cfg.adv_weight * cos + cfg.hinge_weight * hinge
-    loss.backward()
-    nets.sync(nets.generator)
-    nets.opt_g.step()
-    return {"loss_g": float(loss.detach()), "loss_d": loss_d, "gan": float(gan.detach()), "adv_cos": float(cos.detach()), "hinge": float(hinge.detach()),
-            "l2_255": float(delta.detach().flatten(1).norm(dim=1).mean() * PIXEL_SCALE)}
+    return _generator_update(nets, gan, cos, delta, cfg.adv_weight, cfg, loss_d)
 
 
 def stage2_step(nets: Nets, surrogate, x: torch.Tensor, variant: str, cfg: TrainConfig, rng: torch.Generator) -> dict[str, float]:
@@ -84,13 +90,7 @@ def stage2_step(nets: Nets, surrogate, x: torch.Tensor, variant: str, cfg: Train
     gan = gan_generator_loss(nets.discriminator(adv_flat))
     feats = surrogate(adv_flat).reshape(people, photos, -1)
     cos = torch.stack([adversarial_cosine(feats[p], clean[p], variant) for p in range(people)]).mean()
-    hinge = norm_hinge(shared, cfg.hinge_eps)
-    loss = cfg.gan_weight * gan + cfg.stage2_adv_weight * cos + cfg.hinge_weight * hinge
-    loss.backward()
-    nets.sync(nets.generator)
-    nets.opt_g.step()
-    return {"loss_g": float(loss.detach()), "loss_d": loss_d, "gan": float(gan.detach()), "adv_cos": float(cos.detach()), "hinge": float(hinge.detach()),
-            "l2_255": float(shared.detach().flatten(1).norm(dim=1).mean() * PIXEL_SCALE)}
+    return _generator_update(nets, gan, cos, shared, cfg.stage2_adv_weight, cfg, loss_d)
 
 
 def scaled_universal(generator: torch.nn.Module, budget: float) -> torch.Tensor:
