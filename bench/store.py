@@ -8,23 +8,16 @@ is lost or counted twice.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from .atomic import atomic_write
 from .paths import results_dir
 from .provenance import config_hash
 
 CELL_KEY_FIELDS = ("split", "source", "method", "method_config", "target", "weights", "budget", "seed", "n_inference", "protocol")
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 class ResultStore:
@@ -44,7 +37,7 @@ class ResultStore:
         return self._cell_path(key).exists()
 
     def put(self, key: dict, row: dict) -> None:
-        _atomic_write(self._cell_path(key), lambda p: p.write_text(json.dumps({**row, "cell": self.cell_id(key)}, indent=1, default=str)))
+        atomic_write(self._cell_path(key), lambda p: p.write_text(json.dumps({**row, "cell": self.cell_id(key)}, indent=1, default=str)))
 
     def rows(self) -> list[dict]:
         out = []
@@ -71,6 +64,6 @@ class ResultStore:
     def save_masks(self, mask_key: dict, masks: dict[str, torch.Tensor], meta: dict) -> Path:
         path = self._mask_path(mask_key)
         # metadata first: a tensor file without its metadata must not count as done
-        _atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps({"key": mask_key, **meta}, indent=1, default=str)))
-        _atomic_write(path, lambda p: save_file({k: v.contiguous() for k, v in masks.items()}, str(p)))
+        atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps({"key": mask_key, **meta}, indent=1, default=str)))
+        atomic_write(path, lambda p: save_file({k: v.contiguous() for k, v in masks.items()}, str(p)))
         return path

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from bench.atomic import atomic_write
 from bench.errors import WeightFileError
 from bench.zoo.weights import sha256_of
 
@@ -97,12 +98,8 @@ class Checkpoint:
     def save(self, tensors: dict[str, torch.Tensor], card: dict, half: bool = True) -> Path:
         """Write weights (fp16 by default: the shipped files stay small) then the card with their sha256;
         both atomically, the card last, so a half-written pair never verifies."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.weights_path.with_name(f".{self.weights_path.name}.tmp")
-        save_file({k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu() for k, v in tensors.items()}, str(tmp))
-        os.replace(tmp, self.weights_path)
+        stored = {k: (v.half() if half and v.is_floating_point() else v).contiguous().cpu() for k, v in tensors.items()}
+        atomic_write(self.weights_path, lambda tmp: save_file(stored, str(tmp)))
         card = {**card, "sha256": sha256_of(self.weights_path), "dtype": "float16" if half else "float32"}
-        tmp_card = self.card_path.with_name(f".{self.card_path.name}.tmp")
-        tmp_card.write_text(json.dumps(card, indent=1, sort_keys=True, default=str) + "\n")
-        os.replace(tmp_card, self.card_path)
+        atomic_write(self.card_path, lambda tmp: tmp.write_text(json.dumps(card, indent=1, sort_keys=True, default=str) + "\n"))
         return self.weights_path

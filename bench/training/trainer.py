@@ -28,6 +28,7 @@ from methods.checkpoints import Checkpoint, checkpoint_root
 from methods.generative import GeneratorMethod, TrainingSpec
 from methods.nets import AdvFacesGenerator, GAPGenerator, PatchDiscriminator
 
+from ..atomic import atomic_write
 from ..errors import BenchError
 from ..features import model_fingerprint
 from ..paths import results_dir
@@ -126,13 +127,10 @@ class Trainer:
         rngs = self.world.gather(self.rng.get_state())
         if not self.world.main:
             return
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         state = {k: m.state_dict() for k, m in self._modules().items()}
         state.update(step=self.step, elapsed=self.elapsed, rng=rngs[0] if self.world.size == 1 else rngs, log=self.log,
                      validations=self.validations, started_from=self.started_from)
-        tmp = self.state_path.with_name(".state.pt.tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.state_path)
+        atomic_write(self.state_path, lambda tmp: torch.save(state, tmp))
 
     def _resume(self) -> None:
         if not self.state_path.exists():
