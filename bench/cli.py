@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
+from .cli_data import data
+from .cli_output import echo_json  # noqa: F401 (kept importable as bench.cli.echo_json)
+from .cli_run import list_methods, report, run
+from .cli_train import train
+from .cli_zoo import zoo
 from .errors import BenchError
 
 
@@ -25,15 +29,6 @@ class BenchGroup(click.Group):
 def main() -> None:
     """Benchmark person-specific face-privacy masks under 1:N face identification."""
 
-
-def echo_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
-
-
-from .cli_data import data  # noqa: E402
-from .cli_run import list_methods, report, run  # noqa: E402
-from .cli_train import train  # noqa: E402
-from .cli_zoo import zoo  # noqa: E402
 
 for command in (data, zoo, run, report, list_methods, train):
     main.add_command(command)

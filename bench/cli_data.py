@@ -82,7 +82,7 @@ def prepare(name: str, root: str | None, layout: str | None, report_dir: str | N
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def info(as_json: bool) -> None:
     """Counts per dataset (from the cache: nothing is aligned here) and per protocol split."""
-    from .cli import echo_json
+    from .cli_output import echo_json
     from .data.prepare import prepare as run_prepare
     from .data.readers import DATASETS, open_dataset
     from .data.splits import SPLIT_NAMES, disjointness, load_split
@@ -155,3 +155,34 @@ def show(name: str, count: int, seed: int, root: str | None, out: str | None) ->
         raise BenchError(f"none of the {len(picked)} sampled images of {name} has an aligned face")
     path = save_grid(prepared.faces(usable), Path(out) if out else _reports_for(ds) / "figures" / f"data-{name}.png")
     click.echo(f"{len(usable)} faces -> {path}")
+
+
+@data.command("split")
+@click.argument("name")
+@click.option("--from", "source", required=True,
+              help="A dataset name (see `bench data info`) or a folder with one sub-folder of photos per person.")
+@click.option("--inference", default=10, show_default=True, type=click.IntRange(min=1), help="Photos per person the mask is crafted from.")
+@click.option("--test", default=10, show_default=True, type=click.IntRange(min=2), help="Photos per person that are protected and identified.")
+@click.option("--identities", default=None, help="Only these identities (comma-separated; default: every one with enough photos).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--overwrite", is_flag=True, help="Replace an existing split of that name.")
+def split_from(name, source, inference, test, identities, seed, overwrite):
+    """Write split NAME (people with inference + test photos) from any dataset or folder of people;
+    then `bench run --split NAME` protects them among the LFW distractors."""
+    from .data.person_split import make_person_split, write_person_split
+    from .data.readers import DATASETS, FolderPerIdentity, open_dataset
+
+    if source in DATASETS:
+        ds = open_dataset(source)
+    elif Path(source).is_dir():
+        folder = str(Path(source).resolve())
+        ds = FolderPerIdentity(folder, folder)  # named by its path, so `bench run` finds it again
+    else:
+        raise BenchError(f"--from {source!r} is neither a dataset ({', '.join(DATASETS.names())}) nor a folder")
+    wanted = [i.strip() for i in identities.split(",") if i.strip()] if identities else None
+    made, report = make_person_split(name, ds, inference, test, seed, wanted)
+    path = write_person_split(made, report, overwrite=overwrite)
+    c = made.counts()
+    click.echo(f"{name}: {c['identities']} identities, {c['images']} photos -> {path}")
+    for ident, why in report["skipped"].items():
+        click.echo(f"  skipped {ident}: {why}")

@@ -128,6 +128,13 @@ def _report_folder(report: bool | None, out: str | None) -> Path | None:
               help="Surrogate recognizer(s), comma-separated; 'a+b' is an ensemble; default: every differentiable zoo model.")
 @click.option("--target", "targets", default="all", show_default=True, help="Target recognizers, comma-separated, or 'all'.")
 @click.option("--split", default="celebrities", show_default=True, help="Protocol split: celebrities or commons.")
+@click.option("--gallery", default="distractors", show_default=True,
+              help="Split whose photos are the 1:N gallery's distractors (may come from another dataset than --split's people).")
+@click.option("--transform", "transforms", multiple=True,
+              help="Transform chain applied to protected photos before recognition, e.g. jpeg:75 or jpeg:75+resize:0.5 "
+                   "(repeatable: each chain gets its own cells; default: photos as saved). Known: see `bench methods`.")
+@click.option("--protocol", "protocols", default="identification", show_default=True,
+              help="Scoring protocol(s), comma-separated.")
 @click.option("--budget", default="1200", show_default=True, help="L2 budget(s) > 0 on 0-255 pixels; a list gives a sweep.")
 @click.option("--seed", "seeds", default="0", show_default=True, help="Seed(s): integers >= 0, comma-separated.")
 @click.option("--n-inference", default="10", show_default=True,
@@ -141,11 +148,13 @@ def _report_folder(report: bool | None, out: str | None) -> Path | None:
               help="Write Tables 1-3 afterwards (default: no; `make run` passes --report).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Folder for the reports (implies --report; default: reports/ or BENCH_REPORTS).")
-def run(methods, sources, targets, split, budget, seeds, n_inference, backend, device, params, results, report, out):
+def run(methods, sources, targets, split, gallery, transforms, protocols, budget, seeds, n_inference, backend, device, params, results, report, out):
     """Craft masks, protect test photos and measure 1:N identification against every target."""
     import methods as method_pkg
     from .report import write_reports
     from .runner import RunConfig, Runner, default_sources
+    from .stages.protocols import PROTOCOLS
+    from .stages.transforms import parse_chain
     from .store import ResultStore
     from .zoo import RECOGNIZERS
 
@@ -157,8 +166,10 @@ def run(methods, sources, targets, split, budget, seeds, n_inference, backend, d
     for s in source_list:
         for name in s.split("+"):
             RECOGNIZERS.entry(name)
+    chains = [parse_chain(t).spec for t in transforms] or [""]  # checked (names, values) before any work
     cfg = RunConfig(
         methods=method_names, sources=source_list, targets=RECOGNIZERS.parse_list(targets), split=split,
+        gallery_split=gallery, transforms=list(dict.fromkeys(chains)), protocols=PROTOCOLS.parse_list(protocols),
         budgets=_budgets(budget), seeds=_integers(seeds, "--seed", 0, SEED_LIMIT),
         n_inference=_integers(n_inference, "--n-inference", 1), backend=backend,
         device=_device(device), params=_params(params, method_names),
@@ -198,7 +209,7 @@ def report(results, out, budget, n_inference):
 def list_methods(as_json):
     """Registered mask methods with their kind and default parameters."""
     import methods as method_pkg
-    from .cli import echo_json
+    from .cli_output import echo_json
 
     infos = [method_pkg.method_info(n) for n in method_pkg.METHODS.names()]
     if as_json:
@@ -209,3 +220,12 @@ def list_methods(as_json):
         click.echo(f"{info['name']:<18} {info['kind']:<10} {info['description']}")
         if params:
             click.echo(f"{'':<29} {params}")
+    from .stages.protocols import PROTOCOLS
+    from .stages.transforms import TRANSFORMS
+
+    click.echo("\ntransforms (bench run --transform NAME:VALUE[+NAME:VALUE...]):")
+    for entry in TRANSFORMS:
+        click.echo(f"  {entry.name:<16} {entry.info['valid']}")
+    click.echo("protocols (bench run --protocol NAME):")
+    for entry in PROTOCOLS:
+        click.echo(f"  {entry.name:<16} {entry.info['version']}: {entry.info['description']}")

@@ -34,7 +34,7 @@ def model_row(name: str) -> dict:
 @click.option("--json", "as_json", is_flag=True)
 def list_models(as_json: bool) -> None:
     """Every registered recognizer with its card and last measured LFW accuracy."""
-    from .cli import echo_json
+    from .cli_output import echo_json
     from .zoo import recognizer_names
 
     rows = [model_row(n) for n in recognizer_names()]
@@ -61,9 +61,9 @@ def verify(names, as_json, pairs_per_fold, device, save):
     """LFW 10-fold verification accuracy and clean 1:N identification on `celebrities` for NAMES (default: all)."""
     import datetime
 
-    from .cli import echo_json
+    from .cli_output import echo_json
     from .provenance import git_commit, package_versions
-    from .runner import RunConfig, Runner
+    from .stages.protocols import clean_identification
     from .verify import lfw_verification
     from .zoo import RECOGNIZERS, create_recognizer, load_metadata, recognizer_names
     from .zoo.registry import save_metadata
@@ -75,9 +75,7 @@ def verify(names, as_json, pairs_per_fold, device, save):
     for name in names:
         model = create_recognizer(name, device=device)
         ver = lfw_verification(model, pairs_per_fold)
-        runner = Runner(RunConfig(methods=["none"], sources=[], targets=[name], device=device), progress=True)
-        runner._models[name] = model
-        ident = runner.clean_state(name)["clean_ident"]
+        ident = clean_identification(name, model)
         result = {
             "name": name, "lfw_accuracy": round(ver.accuracy, 5), "lfw_std": round(ver.std, 5), "lfw_pairs": ver.pairs,
             "celebrities_top1": round(ident.accuracy(1), 5), "celebrities_top5": round(ident.accuracy(5), 5),

@@ -24,8 +24,8 @@ RATE_COLUMN = re.compile(r"^top\d+_(protection|clean_accuracy)$")
 # Besides (source, method), the settings that make cells different experiments, never seeds to average:
 # each distinct combination is its own table row. Split and budget are fixed by _select; the target is
 # the column (one column cannot hold two target weights, see _check_one_weights_per_target).
-ROW_SETTINGS = ("method_config", "n_inference", "protocol", "source_weights")
-EFFICIENCY_SETTINGS = ("method_config", "n_inference", "protocol")  # Table 3 summarises over sources
+ROW_SETTINGS = ("method_config", "n_inference", "protocol", "transforms", "source_weights")
+EFFICIENCY_SETTINGS = ("method_config", "n_inference", "protocol", "transforms")  # Table 3 summarises over sources
 SHOWN_IN_FULL = 40  # longer setting values (checksums) are cut to their first 12 characters in labels
 
 
@@ -54,7 +54,7 @@ def _with_settings(df: pd.DataFrame) -> pd.DataFrame:
     weights = df["weights"].astype(str) if "weights" in df else pd.Series("", index=df.index)
     return df.assign(
         source_weights=weights.str.split("->").str[0], target_weights=weights.str.split("->").str[-1],
-        **{c: df[c] if c in df else "" for c in ("method_config", "protocol")},
+        **{c: df[c].fillna("") if c in df else "" for c in ("method_config", "protocol", "transforms")},
         method_params=df["method_params"] if "method_params" in df else [{}] * len(df),
     )
 

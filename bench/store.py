@@ -2,22 +2,31 @@
 
 Every write goes to a temporary file first and is renamed into place (atomic on POSIX), so a run
 killed at any moment leaves only whole cells; a re-run skips the cells already present and nothing
-is lost or counted twice.
+is lost or counted twice. A file that cannot be read back (damaged disk, hand edit, a copy cut short)
+is reported, moved aside to ``quarantine/`` (kept for inspection, never deleted) and recomputed.
 """
 
 from __future__ import annotations
 
 import json
+import time
+import warnings
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_write
 from .paths import results_dir
 from .provenance import config_hash
 
-CELL_KEY_FIELDS = ("split", "source", "method", "method_config", "target", "weights", "budget", "seed", "n_inference", "protocol")
+CELL_KEY_FIELDS = ("split", "split_hash", "gallery_hash", "source", "method", "method_config", "target", "weights",
+                   "budget", "seed", "n_inference", "transforms", "protocol")
+
+
+class DamagedResult(UserWarning):
+    """A stored cell or mask set could not be read; it was moved aside and will be recomputed."""
 
 
 class ResultStore:
@@ -25,25 +34,48 @@ class ResultStore:
         self.root = Path(root) if root else results_dir()
         self.cells = self.root / "cells"
         self.masks = self.root / "masks"
+        self.quarantine = self.root / "quarantine"
 
     @staticmethod
     def cell_id(key: dict) -> str:
-        return config_hash({k: key[k] for k in CELL_KEY_FIELDS})
+        return config_hash({k: key.get(k, "") for k in CELL_KEY_FIELDS})
 
     def _cell_path(self, key: dict) -> Path:
         return self.cells / f"{self.cell_id(key)}.json"
 
+    def _set_aside(self, paths: list[Path], why: str) -> None:
+        self.quarantine.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        moved = []
+        for path in paths:
+            if path.exists():
+                dest = self.quarantine / f"{stamp}-{path.name}"
+                path.replace(dest)
+                moved.append(dest)
+        warnings.warn(DamagedResult(f"{paths[0]}: {why}; moved to {', '.join(map(str, moved)) or '(gone)'}; it will be recomputed"),
+                      stacklevel=3)
+
+    def _read_cell(self, path: Path) -> dict | None:
+        """The cell's row, or None after setting a damaged file aside."""
+        try:
+            row = json.loads(path.read_text())
+            if not isinstance(row, dict) or row.get("cell") != path.stem:
+                raise ValueError(f"not a cell row for {path.stem}")
+            return row
+        except (OSError, UnicodeDecodeError, ValueError) as err:  # JSONDecodeError is a ValueError
+            self._set_aside([path], f"unreadable result cell ({type(err).__name__}: {err})")
+            return None
+
     def has(self, key: dict) -> bool:
-        return self._cell_path(key).exists()
+        path = self._cell_path(key)
+        return path.exists() and self._read_cell(path) is not None
 
     def put(self, key: dict, row: dict) -> None:
         atomic_write(self._cell_path(key), lambda p: p.write_text(json.dumps({**row, "cell": self.cell_id(key)}, indent=1, default=str)))
 
     def rows(self) -> list[dict]:
-        out = []
-        for path in sorted(self.cells.glob("*.json")):
-            out.append(json.loads(path.read_text()))
-        return out
+        rows = (self._read_cell(path) for path in sorted(self.cells.glob("*.json")))
+        return [r for r in rows if r is not None]
 
     def frame(self):
         import pandas as pd
@@ -54,12 +86,26 @@ class ResultStore:
     def _mask_path(self, mask_key: dict) -> Path:
         return self.masks / f"{config_hash(mask_key)}.safetensors"
 
-    def load_masks(self, mask_key: dict) -> tuple[dict[str, torch.Tensor], dict] | None:
+    def load_masks(self, mask_key: dict, expected: list[str] | None = None) -> tuple[dict[str, torch.Tensor], dict] | None:
+        """The stored masks and metadata, or None (not crafted yet, or damaged: then set aside).
+        ``expected``: the identities the set must hold."""
         path = self._mask_path(mask_key)
+        meta_path = path.with_suffix(".json")
         if not path.exists():
             return None
-        meta = json.loads(path.with_suffix(".json").read_text())
-        return load_file(path), meta
+        try:
+            meta = json.loads(meta_path.read_text())
+            masks = load_file(path)
+            missing = sorted(set(expected or []) - set(masks))
+            if missing:
+                raise ValueError(f"no mask for {len(missing)} identities (first: {missing[0]})")
+            bad = [k for k, v in masks.items() if not torch.isfinite(v).all()]
+            if bad:
+                raise ValueError(f"non-finite mask for {bad[0]}")
+        except (OSError, UnicodeDecodeError, ValueError, SafetensorError) as err:
+            self._set_aside([path, meta_path], f"unreadable mask set ({type(err).__name__}: {err})")
+            return None
+        return masks, meta
 
     def save_masks(self, mask_key: dict, masks: dict[str, torch.Tensor], meta: dict) -> Path:
         path = self._mask_path(mask_key)

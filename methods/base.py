@@ -23,7 +23,10 @@ from bench.errors import BenchError, ShapeError
 from bench.registry import Registry
 from bench.zoo.base import Recognizer, check_faces
 
-KINDS = ("baseline", "person", "image", "universal")
+# A method's scope: baseline (no optimisation), person (one mask per identity, from its inference
+# photos), image (one per photo), universal (one for everyone: crafted once per run)
+Scope = typing.Literal["baseline", "person", "image", "universal"]
+KINDS: tuple[str, ...] = typing.get_args(Scope)
 
 
 @dataclasses.dataclass
@@ -33,7 +36,7 @@ class NoParams:
 
 class MaskMethod:
     name: ClassVar[str] = ""
-    kind: ClassVar[str] = "person"  # person: one mask per identity; image: one per photo
+    kind: ClassVar[Scope] = "person"
     Params: ClassVar[type] = NoParams
     needs_surrogate: ClassVar[bool] = True
     description: ClassVar[str] = ""
@@ -45,6 +48,12 @@ class MaskMethod:
         """Everything that defines the masks besides the inputs: keys the mask bank and result cells.
         Trained methods add the checksum of the weights they use for ``source``."""
         return {"method": self.name, **dataclasses.asdict(self.params)}
+
+    def trained_against(self, source: str) -> list[str]:
+        """The zoo models this method's masks were optimised against with ``source`` as the surrogate:
+        a target running one of their networks is white-box. Methods that carry weights trained against
+        another model override this."""
+        return [] if not self.needs_surrogate or source in ("", "-") else source.split("+")
 
     def craft(self, faces: torch.Tensor, surrogates: Sequence[Recognizer] = (), *, seed: int = 0) -> torch.Tensor:
         """Person/universal methods: one ``3 x 112 x 112`` mask from a person's faces.

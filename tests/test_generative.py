@@ -97,7 +97,8 @@ def test_generator_methods_craft_seeded_masks_that_beat_noise(name, person, surr
     assert torch.equal(a, b), "one forward pass of a trained network: no randomness at craft time"
     assert tuple(a.shape) == ((len(test), 3, 112, 112) if method.kind == "image" else (3, 112, 112))
     assert method.config(SOURCE)["checkpoint_sha256"] == Checkpoint(SOURCE, spec_of(name).checkpoint, "x").sha256()
-    assert is_white_box(SOURCE, SOURCE) and not is_white_box(SOURCE, "dlib-resnet")
+    assert method.trained_against(SOURCE) == [SOURCE]
+    assert is_white_box([SOURCE], SOURCE) and not is_white_box([SOURCE], "dlib-resnet")
     noise = similarity_after(create_method("noise").craft(inference, seed=0), test, surrogate)
     crafted = similarity_after(a, test, surrogate)
     print(f"{name}: noise {noise:.3f}  {name} {crafted:.3f}")

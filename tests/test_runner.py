@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -137,3 +138,132 @@ def test_cli_errors_list_the_valid_names(env):
     assert "unknown split 'nosuch'" in r.output and "celebrities" in r.output
     r = cli.invoke(main, ["methods", "--json"])
     assert r.exit_code == 0 and {m["name"] for m in json.loads(r.output)} >= {"none", "noise", "opom-convex"}
+
+
+# -- the staged harness ------------------------------------------------------------------------------
+REFERENCE_COLUMNS = ["top1_protection", "top5_protection", "top1_clean_accuracy", "ssim", "psnr", "l2_realised",
+                     "tpr_at_far", "tpr_at_far_clean", "pairs", "per_identity_hits"]
+
+
+def test_staged_runner_gives_the_rows_of_the_runner_before_the_stages(env):
+    """tests/fixtures/runner_reference_rows.json: this config's rows from the single-class runner (commit
+    9b3f93c, before bench/stages/), so the refactor changed no number."""
+    reference = json.loads((Path(__file__).parent / "fixtures" / "runner_reference_rows.json").read_text())
+    rows = Runner(config(), ResultStore(env / "store"), progress=False).run()
+    got = {(r["method"], r["target"]): r for r in rows}
+    assert len(got) == len(reference)
+    for ref in reference:
+        row = got[(ref["method"], ref["target"])]
+        for col in REFERENCE_COLUMNS:
+            assert row[col] == (pytest.approx(ref[col], abs=1e-12) if isinstance(ref[col], float) else ref[col]), \
+                (ref["method"], ref["target"], col)
+
+
+def small(**kw):
+    return config(**{"methods": ["none", "noise"], "targets": ["mobileface"], **kw})
+
+
+def test_damaged_cells_and_masks_are_set_aside_and_recomputed(env):
+    from bench.store import DamagedResult
+
+    store = ResultStore(env / "store")
+    reference = {r["cell"]: r["top1_protection"] for r in Runner(small(), store, progress=False).run()}
+    cells = sorted(store.cells.glob("*.json"))
+    cells[0].write_text(cells[0].read_text()[:40])  # a copy cut short
+    cells[1].write_text(json.dumps({"cell": "someone-else"}))  # valid JSON, not this cell
+    masks = sorted(store.masks.glob("*.safetensors"))
+    masks[0].write_bytes(masks[0].read_bytes()[:100])
+    with pytest.warns(DamagedResult) as caught:
+        rows = Runner(small(), store, progress=False).run()
+    assert len(caught) >= 3 and any("unreadable mask set" in str(w.message) for w in caught)
+    assert {r["cell"]: r["top1_protection"] for r in rows} == reference  # recomputed, same numbers
+    kept = sorted(p.name for p in store.quarantine.iterdir())
+    assert len(kept) >= 3 and any(cells[0].name in k for k in kept), "the damaged files are kept for inspection"
+    assert len(ResultStore(env / "store").rows()) == len(reference)
+
+
+def test_cells_follow_the_split_content_not_its_name(env, mini_splits, tmp_path, monkeypatch):
+    import shutil
+
+    store = ResultStore(env / "store")
+    before = {r["cell"] for r in Runner(small(), store, progress=False).run()}
+    changed = tmp_path / "changed-splits"
+    shutil.copytree(mini_splits, changed)
+    lines = (changed / "commons.csv").read_text().splitlines()
+    drop = next(i for i, line in enumerate(lines) if ",test," in line)
+    (changed / "commons.csv").write_text("\n".join(lines[:drop] + lines[drop + 1:]) + "\n")
+    monkeypatch.setenv("BENCH_SPLITS", str(changed))
+    after = Runner(small(), store, progress=False).run()
+    assert before.isdisjoint({r["cell"] for r in after}), "a changed split must not reuse old cells"
+    assert min(r["pairs"] for r in after) == 5 * 4 * 2 + 4 * 3
+
+
+def test_a_registered_transform_and_protocol_get_their_own_cells_and_rows(env):
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from bench.stages.protocols import PROTOCOLS, ProbeIdentification, register_protocol
+
+    @register_protocol
+    @dataclass
+    class TopOneOnly(ProbeIdentification):  # a protocol defined in the test: Top-1 only, its own version
+        name: ClassVar[str] = "test-top1"
+        version: ClassVar[str] = "test-top1-v1"
+
+    try:
+        cfg = small(transforms=["", "jpeg:75"], protocols=["identification", "test-top1"])
+        rows = pd.DataFrame(Runner(cfg, ResultStore(env / "store"), progress=False).run())
+    finally:
+        PROTOCOLS.remove("test-top1")
+    assert len(rows) == 2 * 2 * 2 and rows.cell.nunique() == 8
+    assert set(rows.transforms) == {"", "jpeg:75"} and rows.protocol.str.startswith("test-top1-v1/").sum() == 4
+    plain = rows[(rows.transforms == "") & rows.protocol.str.startswith("ident-v1")].set_index("method")
+    jpeg = rows[(rows.transforms == "jpeg:75") & rows.protocol.str.startswith("ident-v1")].set_index("method")
+    assert (jpeg.ssim == plain.ssim).all(), "quality is measured on the saved photo, before the transform"
+    assert not np.allclose(jpeg.tpr_at_far, plain.tpr_at_far) or not np.allclose(jpeg.top5_protection, plain.top5_protection) \
+        or (jpeg.per_identity_hits != plain.per_identity_hits).any()
+    table, _ = protection_table(rows, "commons")
+    assert any("transforms=jpeg:75" in label for label in table.index.get_level_values(1))
+
+
+def test_people_from_a_folder_dataset_among_the_lfw_distractors(env, mini_splits, tmp_path, monkeypatch):
+    import shutil
+
+    splits = tmp_path / "splits"
+    shutil.copytree(mini_splits, splits)
+    monkeypatch.setenv("BENCH_SPLITS", str(splits))
+    r = CliRunner().invoke(main, ["data", "split", "vgg3", "--from", "vggface2-train", "--identities",
+                                  "n000002,n000003,n000004", "--inference", "3", "--test", "4"])
+    assert r.exit_code == 0, r.output
+    assert "3 identities, 21 photos" in r.output
+    r = CliRunner().invoke(main, ["data", "split", "vgg3", "--from", "vggface2-train", "--identities", "n000002"])
+    assert r.exit_code != 0 and "--overwrite" in r.output, "an existing split is never replaced silently"
+    rows = Runner(small(split="vgg3", n_inference=[3]), ResultStore(env / "store"), progress=False).run()
+    assert len(rows) == 2 and all(r["pairs"] == 3 * 4 * 3 and r["split"] == "vgg3" for r in rows)
+    none = next(r for r in rows if r["method"] == "none")
+    assert none["top1_clean_accuracy"] > 0.5, "mobileface identifies VGGFace2 people among LFW distractors"
+
+
+def test_bad_transform_protocol_and_gallery_are_refused_with_the_valid_ones(env):
+    cli = CliRunner()
+    base = ["run", "--methods", "none", "--target", "mobileface", "--split", "commons"]
+    r = cli.invoke(main, base + ["--transform", "blur:3"])
+    assert r.exit_code != 0 and "unknown transform 'blur'" in r.output and "jpeg" in r.output
+    r = cli.invoke(main, base + ["--transform", "jpeg:0"])
+    assert r.exit_code != 0 and "JPEG quality from 1 to 100" in r.output
+    r = cli.invoke(main, base + ["--transform", "jpeg"])
+    assert r.exit_code != 0 and "jpeg:VALUE" in r.output
+    r = cli.invoke(main, base + ["--protocol", "linkability"])
+    assert r.exit_code != 0 and "unknown protocol 'linkability'" in r.output and "identification" in r.output
+    r = cli.invoke(main, base + ["--gallery", "nosuch"])
+    assert r.exit_code != 0 and "unknown split 'nosuch'" in r.output
+
+
+def test_zoo_verify_clean_identification_is_the_runners_clean_accuracy(env):
+    from bench.stages.protocols import clean_identification
+    from bench.zoo import create_recognizer
+
+    reference = json.loads((Path(__file__).parent / "fixtures" / "runner_reference_rows.json").read_text())
+    expected = next(r for r in reference if r["method"] == "none" and r["target"] == "mobileface")
+    ident = clean_identification("mobileface", create_recognizer("mobileface"), split="commons", progress=False)
+    assert ident.accuracy(1) == pytest.approx(expected["top1_clean_accuracy"]) and ident.pairs == expected["pairs"]

@@ -126,4 +126,8 @@ def _glint(root=None):
 
 
 def open_dataset(name: str, root: Path | str | None = None) -> FolderPerIdentity:
+    """A registered dataset by name, or (for splits written by `bench data split --from FOLDER`) a
+    folder-per-identity folder named by its absolute path."""
+    if name not in DATASETS and root is None and Path(name).is_absolute() and Path(name).is_dir():
+        return FolderPerIdentity(name, name)
     return DATASETS.create(name, root=root)

@@ -1,0 +1,59 @@
+"""A target's side of a run: its clean gallery (distractors + the people's clean test photos, features
+cached on disk) and the embedding of protected photos."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data.splits import Split
+from ..features import clean_features, embed_uint8
+from ..search import SearchIndex, make_index
+from .faces import FaceBank
+
+
+@dataclass
+class CleanGallery:
+    """What every protocol scores against. ``people[id]`` row i is the clean features of test photo i."""
+
+    target: str
+    index: SearchIndex  # the distractors
+    distractors: np.ndarray  # M x D
+    people: dict[str, np.ndarray]  # identity -> T x D
+
+    def people_matrix(self) -> np.ndarray:
+        return np.concatenate([self.people[i] for i in sorted(self.people)])
+
+
+class TargetEvaluator:
+    def __init__(self, target: str, model, people: Split, gallery: Split, faces: FaceBank,
+                 backend: str = "faiss", batch_size: int = 64, progress: bool = True):
+        self.target, self.model, self.people, self.gallery_split = target, model, people, gallery
+        self.faces, self.backend, self.batch_size, self.progress = faces, backend, batch_size, progress
+        self.identities = people.identities()
+        self._clean: CleanGallery | None = None
+
+    @property
+    def clean(self) -> CleanGallery:
+        if self._clean is None:
+            gallery = self.gallery_split
+            distractors = clean_features(self.model, self.faces.source(gallery.dataset), gallery.all_files(),
+                                         self.batch_size, self.progress)
+            flat = [f for i in self.identities for f in self.people.files(i, "test")]
+            test = clean_features(self.model, self.faces.source(self.people.dataset), flat, self.batch_size, self.progress)
+            self._clean = CleanGallery(self.target, make_index(self.backend, distractors), distractors,
+                                       self._by_identity(test, {i: len(self.people.files(i, "test")) for i in self.identities}))
+        return self._clean
+
+    def _by_identity(self, flat: np.ndarray, counts: dict[str, int]) -> dict[str, np.ndarray]:
+        out, offset = {}, 0
+        for i in self.identities:
+            out[i] = flat[offset : offset + counts[i]]
+            offset += counts[i]
+        return out
+
+    def embed(self, photos: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Features of protected photos, by identity (row i: test photo i)."""
+        flat = np.concatenate([photos[i] for i in self.identities])
+        return self._by_identity(embed_uint8(self.model, flat, self.batch_size), {i: len(photos[i]) for i in self.identities})
