@@ -12,18 +12,20 @@ def zoo() -> None:
 
 def model_row(name: str) -> dict:
     from .zoo import card_of, load_metadata
+    from .zoo.base import weights_in_use
     from .zoo.weights import sha256_of
 
     card = card_of(name)
+    files = weights_in_use(card)  # what loads here (dlib-resnet may fall back to face-api's copy)
     meta = load_metadata(name)
     row = {
         "name": name, "source": card.source, "input_size": list(card.input_size), "embedding_dim": card.embedding_dim,
         "parameters": meta.get("parameters"), "differentiable": card.differentiable, "licence": card.licence,
-        "sha256": {f.name: f.sha256 for f in card.files},
+        "sha256": {f.name: f.sha256 for f in files},
         "lfw_accuracy": meta.get("lfw_accuracy"), "celebrities_top1": meta.get("celebrities_top1"),
     }
     try:
-        row["weights_ok"] = all(sha256_of(f.path()) == f.sha256 for f in card.files)
+        row["weights_ok"] = all(sha256_of(f.path()) == f.sha256 for f in files)
     except Exception as exc:  # report, do not fail a listing
         row["weights_ok"] = False
         row["weights_error"] = str(exc)

@@ -1,22 +1,30 @@
-"""Faces of a protocol split, and recognizer features of clean faces cached per (target, file list)."""
+"""Faces of a protocol split, and recognizer features of clean faces cached per (target, file list).
+
+A feature file ``X.npy`` has its SHA-1 beside it in ``X.npy.sha1`` (``sha1sum -c`` reads it), checked on
+every read: a replaced or damaged file is recomputed, never trusted.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write
 from .data import open_dataset, prepare
 from .data.align import ALIGNER_VERSION
 from .data.splits import Split
+from .errors import BenchError
 from .paths import cache_dir
-from .zoo.base import ModelCard, Recognizer
+from .zoo.base import ModelCard, Recognizer, weights_in_use
 
 
 def model_fingerprint(card: ModelCard) -> str:
     """Identifies a model's weights and preprocessing: cached features and results follow them."""
-    files = ",".join(f.sha256[:12] for f in card.files) or "no-files"
+    files = ",".join(f.sha256[:12] for f in weights_in_use(card)) or "no-files"
     prep = card.extra.get("fingerprint") or card.extra.get("preprocessing") or ""
     return f"{files}/{hashlib.sha1(str(prep).encode()).hexdigest()[:8]}"
 
@@ -45,14 +53,59 @@ def feature_cache_path(model: Recognizer, dataset: str, files: list[str]) -> Pat
 def clean_features(model: Recognizer, source: FaceSource, files: list[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
     """Features of clean faces, computed once per (model, weights, aligner, files) and cached on disk."""
     path = feature_cache_path(model, source.dataset, files)
-    if path.exists():
-        return np.load(path)
+    cached = _read_checked(path, (len(files), model.embedding_dim))
+    if cached is not None:
+        return cached
     feats = embed_uint8(model, source.faces(files), batch_size, progress).astype(np.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npy")
-    np.save(tmp, feats)
-    tmp.replace(path)
+    _write_checked(path, feats)
     return feats
+
+
+def _digest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha1")
+
+
+def _read_checked(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    """The cached features at ``path`` if they are intact and of ``shape``, else None (recompute them)."""
+    if not path.exists():
+        return None
+    data = path.read_bytes()
+    digest_file = _digest_path(path)
+    recorded = (digest_file.read_text().split() or [""])[0] if digest_file.exists() else None
+    if recorded is not None and recorded != hashlib.sha1(data).hexdigest():
+        return _stale(path, "its bytes do not match the checksum in " + digest_file.name + " (replaced or damaged)")
+    try:
+        feats = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        return _stale(path, f"it cannot be read as .npy ({exc})")
+    if feats.shape != shape or feats.dtype != np.float32 or not np.isfinite(feats).all():
+        return _stale(path, f"it holds {feats.dtype} {feats.shape}, expected finite float32 {shape}")
+    if recorded is None:  # written before checksums existed: it passed the checks above, so sign it now
+        _write_digest(path, data)
+    return feats
+
+
+def _stale(path: Path, why: str) -> None:
+    warnings.warn(f"feature cache {path}: {why}; recomputing it", stacklevel=3)
+    return None
+
+
+def _write_checked(path: Path, feats: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, feats, allow_pickle=False)
+    data = buf.getvalue()
+    try:
+        # features first, checksum second: a crash in between leaves a file without a checksum, which the
+        # reader checks for shape and finiteness and then signs; a stale checksum only forces a recompute
+        atomic_write(path, lambda tmp: tmp.write_bytes(data))
+        _write_digest(path, data)
+    except OSError as exc:
+        raise BenchError(f"cannot write the feature cache {path} ({exc}); make {path.parent} writable, set BENCH_CACHE "
+                         "to a writable folder, or delete the file if it is in the way") from exc
+
+
+def _write_digest(path: Path, data: bytes) -> None:
+    atomic_write(_digest_path(path), lambda tmp: tmp.write_text(f"{hashlib.sha1(data).hexdigest()}  {path.name}\n"))
 
 
 def embed_uint8(model: Recognizer, faces: np.ndarray, batch_size: int = 64, progress: bool = False) -> np.ndarray:

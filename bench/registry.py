@@ -2,7 +2,8 @@
 
 Used for recognizers, mask methods and datasets. Third-party plugins register through the
 entry-point group given to the registry (e.g. ``bench.recognizers``); they are loaded lazily the
-first time a name is looked up or listed.
+first time a name is looked up or listed, and so are entries from ``add_loader`` functions (the
+models a user registered in their config file), so importing a package reads no user files.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self.group = entry_point_group
         self._entries: dict[str, Entry[T]] = {}
+        self._loaders: list[Callable[[], object]] = []
         self._plugins_loaded = False
 
     def register(self, name: str, **info: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
@@ -45,12 +47,18 @@ class Registry(Generic[T]):
     def remove(self, name: str) -> None:
         self._entries.pop(name, None)
 
+    def add_loader(self, load: Callable[[], object]) -> None:
+        """Run ``load()`` (which calls ``add``) at the first lookup or listing, after the plugins."""
+        self._loaders.append(load)
+
     def _load_plugins(self) -> None:
-        if self._plugins_loaded or not self.group:
+        if self._plugins_loaded:
             return
-        self._plugins_loaded = True
-        for ep in metadata.entry_points(group=self.group):
+        self._plugins_loaded = True  # first: a loader that looks names up must not start this again
+        for ep in metadata.entry_points(group=self.group) if self.group else ():
             ep.load()  # importing the module runs its @register decorators
+        for load in self._loaders:
+            load()
 
     def entry(self, name: str) -> Entry[T]:
         self._load_plugins()

@@ -1,5 +1,6 @@
 """Test-session set-up: every test run starts from an empty cache, so nothing passes thanks to files
-left by an earlier run. Real data comes from ../shared (found by bench.paths.shared_dir)."""
+left by an earlier run, and nothing outside temporary folders is read or written: not the user's model
+registry, not the committed reports/. Real data comes from ../shared (found by bench.paths.shared_dir)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ import pytest
 # between local runs; CI never sets it.
 os.environ["BENCH_CACHE"] = os.environ.get("BENCH_TEST_CACHE") or tempfile.mkdtemp(prefix="bench-test-cache-")
 os.environ.setdefault("BENCH_RESULTS", tempfile.mkdtemp(prefix="bench-test-results-"))
+# Always set, never inherited: a developer's own registered models would join `--target all` and the
+# zoo listings, and a test writing a table or failure report must not change the committed reports/.
+# Tests about the committed reports read repo_root() / "reports" explicitly.
+_SESSION = tempfile.mkdtemp(prefix="bench-test-session-")
+os.environ["BENCH_USER_MODELS"] = os.path.join(_SESSION, "user-models.json")
+os.environ["BENCH_REPORTS"] = os.path.join(_SESSION, "reports")
 
 
 @pytest.fixture(scope="session")

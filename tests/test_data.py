@@ -126,7 +126,8 @@ def test_cache_reuses_crops_and_an_interrupted_prepare_resumes(tmp_path, lfw, mo
         prepare(lfw, aligner=first, only=files, progress=False, write_every=2)
     resumed = CountingAligner()
     done = prepare(lfw, aligner=resumed, only=files, progress=False)
-    assert resumed.calls == 3, "the 4 crops written before the interrupt are not redone"
+    # the 5 crops made before the interrupt are not redone: the unfinished batch is written on the way out
+    assert resumed.calls == 2
     assert done.summary()["aligned"] + done.summary()["failed"] == 7
     again = CountingAligner()
     prepare(lfw, aligner=again, only=files, progress=False)

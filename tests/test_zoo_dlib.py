@@ -13,12 +13,13 @@ import torch
 import torch.nn.functional as F
 
 from bench.errors import BenchError, WeightFileError
+from bench.features import model_fingerprint
 from bench.paths import models_dir
 from bench.zoo import card_of, create_recognizer
 from bench.zoo import dlib_resnet
 from bench.zoo.dlib_chip import CHIP_SIZE, canonical_to_chip, canonical_to_chip_uint8
 from bench.zoo.dlib_dat import DlibDatError, conv_names, load_dlib_dat, parse_dlib_dat
-from bench.zoo.dlib_resnet import DEFAULT_MEAN, DLIB_DAT, build_network
+from bench.zoo.dlib_resnet import DEFAULT_MEAN, DLIB_DAT, FACE_API_BIN, FACE_API_MANIFEST, build_network
 from bench.zoo.weights import WeightFile
 
 N_FACES = 200
@@ -133,10 +134,17 @@ def test_missing_package_falls_back_to_face_api_with_a_warning(monkeypatch):
     def not_installed():
         raise ModuleNotFoundError("No module named 'face_recognition_models'")
 
+    exact = model_fingerprint(card_of("dlib-resnet"))
+    face_api = create_recognizer("dlib-resnet", weights="face-api")
+    assert face_api.card.files == (FACE_API_BIN, FACE_API_MANIFEST)
     monkeypatch.setattr(dlib_resnet, "DLIB_DAT", WeightFile(DLIB_DAT.name, not_installed, DLIB_DAT.sha256, DLIB_DAT.source))
     with pytest.warns(UserWarning, match="face-api"):
         model = create_recognizer("dlib-resnet")
     assert model.weights == "face-api"
+    # cached features, masks and generator cards must name the weights loaded, not the missing .dat
+    assert model.card.files == (FACE_API_BIN, FACE_API_MANIFEST)
+    assert model_fingerprint(model.card) == model_fingerprint(face_api.card) != exact
+    assert model_fingerprint(card_of("dlib-resnet")) == model_fingerprint(model.card)  # the registry's card too
     with pytest.raises(BenchError, match="weights"):
         create_recognizer("dlib-resnet", weights="caffe")
 

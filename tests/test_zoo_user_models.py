@@ -32,11 +32,6 @@ from bench.zoo.user_models import (
     ENV_VAR, FORMATS, is_user_model, load_user_models, read_user_models, register_user_model, remove_user_model,
 )
 
-onnx = pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx2torch")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-
 IDENTITIES = ("Barack_Obama", "Hugh_Laurie")
 
 
@@ -68,6 +63,14 @@ def registry_file(tmp_path, monkeypatch):
     yield file
     for name in set(RECOGNIZERS.names()) - before:
         RECOGNIZERS.remove(name)
+
+
+def needs_onnx():
+    """onnx, or skip the calling test: only the ONNX formats need onnx, onnxruntime and onnx2torch (the
+    torch formats and the safety checks must run without them)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx2torch")
+    return pytest.importorskip("onnx")
 
 
 def check_embeddings(emb: torch.Tensor, n: int, dim: int) -> None:
@@ -108,6 +111,9 @@ def r18_file(tmp_path_factory, r18_state):
 def tiny_onnx(path, nhwc: bool = False, batch: int | str = "N", normalise_inside: bool = False, seed: int = 0):
     """A small conv net (2 strided convs, ReLU, Gemm -> 32-D) built with onnx.helper; optionally NHWC
     and/or with the (x - 127.5) / 127.5 normalisation inside the graph, as MXNet-converted models have."""
+    onnx = needs_onnx()
+    from onnx import TensorProto, helper, numpy_helper
+
     rng = np.random.default_rng(seed)
     w1 = rng.normal(0, 0.3, (8, 3, 4, 4)).astype(np.float32)
     w2 = rng.normal(0, 0.2, (16, 8, 4, 4)).astype(np.float32)
@@ -275,6 +281,9 @@ def test_onnx_graph_that_normalises_itself_gets_mean_0_std_1_with_locally_genera
 
 
 def test_onnx_torch_conversion_failure_suggests_onnx(tmp_path):
+    onnx = needs_onnx()
+    from onnx import TensorProto, helper
+
     node = helper.make_node("Mystery", ["input"], ["embedding"], domain="com.example")
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 112, 112])],
                               [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", 8])])
@@ -303,6 +312,29 @@ def test_malicious_pickle_is_refused_without_executing(tmp_path):
         register_user_model("evil", tmp_path / "evil.pth", "arcface-iresnet18")
     assert not marker.exists()
     assert "evil" not in RECOGNIZERS and not read_user_models()
+
+
+def test_importing_methods_does_not_read_the_user_model_registry(registry_file):
+    """The registry is read at the first lookup of a recognizer, not as a side effect of an import: a
+    fresh process records every open() of the file (Python's audit hook) across the two moments."""
+    registry_file.write_text(json.dumps({"version": 1, "models": {}}))
+    code = (
+        "import os, sys\n"
+        "target = os.environ['BENCH_USER_MODELS']\n"
+        "opened = []\n"
+        "sys.addaudithook(lambda event, args: opened.append(event) if event == 'open' "
+        "and isinstance(args[0], (str, os.PathLike)) and os.fspath(args[0]) == target else None)\n"
+        "import methods, bench.zoo\n"
+        "print(len(opened))\n"
+        "bench.zoo.recognizer_names()\n"
+        "print(len(opened))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo_root(),
+                         env={**os.environ, ENV_VAR: str(registry_file)}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    on_import, on_first_use = map(int, out.stdout.split())
+    assert on_import == 0, "importing methods read the user-model registry"
+    assert on_first_use >= 1, "the first lookup did not read the registry (nothing would be registered)"
 
 
 def test_modified_file_after_registration_raises_weight_file_error(tmp_path, onnx_file):

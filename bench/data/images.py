@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,11 @@ from PIL import Image, UnidentifiedImageError
 
 MIN_SIDE = 40  # px; below this no detector finds a usable face (MTCNN's smallest face is 20 px)
 GRAY_TOLERANCE = 3  # max |R-G|, |G-B| (0-255) for an RGB file to count as grayscale (JPEG noise)
+# Our own limit, checked on the header before any pixel is decoded, rather than PIL's process-wide
+# default (89 MP warns, 179 MP fails): it is above the default output of common cameras (12-50 MP),
+# and a 50 MP photo already decodes to 150 MB of RGB, more than a face detector ever needs. A file
+# declaring more (a "decompression bomb": a few KB that inflate to GBs) is refused unread.
+MAX_PIXELS = 50_000_000
 
 
 class BadImage(Exception):
@@ -27,16 +34,23 @@ def file_digest(data: bytes) -> str:
 def decode_rgb(data: bytes, source: str | Path = "<bytes>") -> tuple[np.ndarray, bool]:
     """Decode image bytes to uint8 ``H x W x 3`` RGB. Returns (pixels, is_grayscale).
 
-    Raises BadImage for unreadable/truncated files and tiny images. Grayscale photos (one channel, or
-    RGB with equal channels) decode fine and are flagged, so callers decide whether to keep them.
+    Raises BadImage for unreadable/truncated files, tiny images and images over ``MAX_PIXELS`` (never
+    decoded). Grayscale photos (one channel, or RGB with equal channels) decode fine and are flagged,
+    so callers decide whether to keep them.
     """
-    import io
-
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()  # forces full decode: truncated JPEGs fail here, not later
-            mode = img.mode
-            rgb = np.asarray(img.convert("RGB"))
+        with warnings.catch_warnings():
+            # PIL only warns between 89 and 179 MP; as an error it cannot slip through to the decode
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:  # reads the header only
+                w, h = img.size
+                if w * h > MAX_PIXELS:
+                    raise BadImage("too large", _too_large(w, h))
+                img.load()  # forces full decode: truncated JPEGs fail here, not later
+                mode = img.mode
+                rgb = np.asarray(img.convert("RGB"))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise BadImage("too large", f"{exc} (our limit: {MAX_PIXELS / 1e6:.0f} MP); downscale the photo if it is real") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise BadImage("unreadable", f"{source}: {exc}") from None
     h, w = rgb.shape[:2]
@@ -44,6 +58,11 @@ def decode_rgb(data: bytes, source: str | Path = "<bytes>") -> tuple[np.ndarray,
         raise BadImage("too small", f"{w}x{h} px (< {MIN_SIDE} px)")
     gray = mode in ("L", "LA", "1", "I", "I;16", "F") or _channels_equal(rgb)
     return rgb, gray
+
+
+def _too_large(w: int, h: int) -> str:
+    return (f"{w}x{h} px = {w * h / 1e6:.0f} MP declared (limit {MAX_PIXELS / 1e6:.0f} MP, a possible decompression "
+            "bomb); downscale the photo if it is real")
 
 
 def _channels_equal(rgb: np.ndarray) -> bool:

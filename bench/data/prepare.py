@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,20 +11,14 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..errors import BenchError
 from ..paths import reports_dir
 from .align import CANONICAL, Aligner
-from .cache import USABLE, AlignedStore, Entry
+from .cache import USABLE, AlignedStore, DamagedCrops, Entry
 from .images import BadImage, decode_rgb, file_digest
-from .readers import FolderPerIdentity, ImageRecord
+from .readers import Failure, FolderPerIdentity, ImageRecord
 
-WRITE_EVERY = 128  # crops per transaction: an interrupt loses at most this much work
-
-
-@dataclass
-class Failure:
-    path: str
-    reason: str
-    detail: str = ""
+WRITE_EVERY = 128  # crops per transaction: a crash (power loss) loses at most this much work
 
 
 @dataclass
@@ -38,6 +33,9 @@ class PreparedDataset:
     detail: list[str]
     empty_identities: list[str]
     store: AlignedStore
+    rejected: list[Failure] = field(default_factory=list)  # files never read (names that cannot be used)
+    pre_aligned: bool = False
+    aligner: Aligner | None = field(default=None, repr=False)  # to re-make damaged cached crops
     _index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
@@ -64,10 +62,36 @@ class PreparedDataset:
             if self.status[i] not in USABLE:
                 raise KeyError(f"{self.name}: {p!r} has no aligned face ({self.status[i]})")
             keys.append(self.keys[i])
-        return self.store.crops(keys)
+        try:
+            return self.store.crops(keys)
+        except DamagedCrops as damaged:  # re-made from the photos, which are still here
+            bad = set(damaged.keys)
+            self._realign([p for p, k in zip(relpaths, keys) if k in bad])
+            return self.store.crops(keys)
+
+    def _realign(self, relpaths: list[str]) -> None:
+        entries = []
+        for rel in dict.fromkeys(relpaths):
+            i = self._index[rel]
+            try:
+                data = (self.images_root / rel).read_bytes()
+            except OSError:
+                data = b""
+            if file_digest(data) != self.keys[i]:
+                raise BenchError(
+                    f"the cached crop of {self.name} {rel!r} in {self.store.path} is damaged (checksum mismatch) and the "
+                    f"photo is gone or changed since, so it cannot be re-made; delete {self.store.path} and run "
+                    f"`bench data prepare {self.name}` again"
+                )
+            self.aligner = self.aligner or Aligner()
+            entries.append(_process(data, rel, self.pre_aligned, self.aligner))
+        self.store.put_many(entries)
+        warnings.warn(f"{len(entries)} cached crops of {self.name} in {self.store.path} were damaged (checksum "
+                      "mismatch) and have been re-aligned from their photos", stacklevel=3)
 
     def failures(self) -> list[Failure]:
         out = [Failure(f"{ident}/", "empty identity folder") for ident in self.empty_identities]
+        out += self.rejected
         out += [Failure(r.relpath, s, d) for r, s, d in zip(self.records, self.status, self.detail) if s != "ok"]
         return out
 
@@ -75,10 +99,12 @@ class PreparedDataset:
         counts: dict[str, int] = {}
         for s in self.status:
             counts[s] = counts.get(s, 0) + 1
+        for f in self.rejected:
+            counts[f.reason] = counts.get(f.reason, 0) + 1
         failed = sum(v for k, v in counts.items() if k not in USABLE and k != "pending")
         return {
             "identities": len(self.identities),
-            "images": len(self.records),
+            "images": len(self.records) + len(self.rejected),
             "aligned": sum(counts.get(s, 0) for s in USABLE),
             "failed": failed,
             "grayscale": counts.get("grayscale", 0),
@@ -91,7 +117,8 @@ class PreparedDataset:
         path = path or reports_dir() / "data" / f"{self.name}-failures.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "w", newline="") as f:
+        # backslashreplace: a report is never lost to one odd character (names are escaped already)
+        with open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
             w = csv.writer(f)
             w.writerow(["path", "reason", "detail"])
             for fl in self.failures():
@@ -138,9 +165,11 @@ def prepare(
     aligner = aligner or Aligner()
     scan = dataset.scan()
     records = scan.records
+    rejected = scan.rejected
     if only is not None:
         wanted = set(only)
         records = [r for r in records if r.relpath in wanted]
+        rejected = []  # a caller naming its files (a split) never names one that cannot be read
         missing = wanted - {r.relpath for r in records}
         if missing:
             raise KeyError(f"{dataset.name}: {len(missing)} requested images do not exist (first: {sorted(missing)[0]})")
@@ -150,13 +179,7 @@ def prepare(
     known = store.details([k for k in keys if k])
     todo = [i for i, k in enumerate(keys) if k and k not in known]
     if todo and not dry:
-        batch: list[Entry] = []
-        for i in tqdm(todo, desc=f"align {dataset.name}", disable=not progress, unit="img"):
-            batch.append(_process(_read(dataset, records[i]), records[i].relpath, dataset.pre_aligned, aligner))
-            if len(batch) >= write_every:
-                store.put_many(batch)
-                batch = []
-        store.put_many(batch)
+        _align_all(dataset, [records[i] for i in todo], aligner, store, write_every, progress)
         known = store.details([k for k in keys if k])
     status, detail = [], []
     for k, rec in zip(keys, records):
@@ -165,4 +188,29 @@ def prepare(
         else:
             s, d = known.get(k, ("pending", "not aligned yet"))
             status.append(s); detail.append(d)
-    return PreparedDataset(dataset.name, dataset.images_root, records, keys, status, detail, scan.empty_identities, store)
+    return PreparedDataset(dataset.name, dataset.images_root, records, keys, status, detail, scan.empty_identities, store,
+                           rejected, dataset.pre_aligned, aligner)
+
+
+def _align_all(dataset: FolderPerIdentity, todo: list[ImageRecord], aligner: Aligner, store: AlignedStore,
+               write_every: int, progress: bool) -> None:
+    """Align ``todo`` into ``store`` in batched transactions. However the loop stops (Ctrl-C, or a photo
+    that breaks the aligner), the crops made so far are written first, so a re-run redoes none of them."""
+    batch: list[Entry] = []
+    try:
+        for n, rec in enumerate(tqdm(todo, desc=f"align {dataset.name}", disable=not progress, unit="img")):
+            try:
+                batch.append(_process(_read(dataset, rec), rec.relpath, dataset.pre_aligned, aligner))
+            except BenchError:  # set-up problems (e.g. detector weights) name their own fix
+                raise
+            except Exception as exc:  # not a known kind of bad photo (those are BadImage): a bug to report
+                raise BenchError(
+                    f"{dataset.name}: aligning {dataset.images_root / rec.relpath} failed ({type(exc).__name__}: {exc}); "
+                    f"the {n} photos processed before it are cached. Move that file out of the dataset folder and run "
+                    "the same command again to go on without it, and please report the error"
+                ) from exc
+            if len(batch) >= write_every:
+                done, batch = batch, []
+                store.put_many(done)
+    finally:
+        store.put_many(batch)

@@ -7,7 +7,9 @@ A user points any reader at their own copy with ``root``; defaults are the folde
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -25,9 +27,46 @@ class ImageRecord:
 
 
 @dataclass
+class Failure:
+    """An image (or folder, path ending in '/') kept out of the benchmark, with a short stable reason."""
+
+    path: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass
 class Scan:
     records: list[ImageRecord]
     empty_identities: list[str]  # identity folders holding no image file
+    rejected: list[Failure] = field(default_factory=list)  # image files whose names cannot be used
+
+
+def name_problem(name: str) -> str:
+    """Why a file or folder name cannot enter the benchmark ('' if it can).
+
+    Names end up in CSV reports, split files and terminal output. Linux allows any bytes in a name,
+    and Python hands undecodable ones over as lone surrogates, which no UTF-8 file can hold; control
+    characters (newline, tab, escape, ...) would split lines or garble terminals.
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "not valid UTF-8"
+    bad = next((c for c in name if unicodedata.category(c) == "Cc"), None)
+    return f"contains the control character U+{ord(bad):04X}" if bad else ""
+
+
+def printable_name(name: str) -> str:
+    """``name`` with undecodable bytes as ``\\xNN`` and control characters escaped: safe in any UTF-8 text."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _relpath_problem(identity: str, file_name: str) -> str:
+    if name_problem(identity):
+        return f"identity folder name {name_problem(identity)}"
+    return f"file name {name_problem(file_name)}" if name_problem(file_name) else ""
 
 
 class FolderPerIdentity:
@@ -42,13 +81,21 @@ class FolderPerIdentity:
     def scan(self) -> Scan:
         if not self.images_root.is_dir():
             raise BenchError(f"dataset {self.name!r}: folder {self.images_root} does not exist (pass --root to point at your copy)")
-        records, empty = [], []
+        records, empty, rejected = [], [], []
         for ident_dir in sorted(p for p in self.images_root.iterdir() if p.is_dir()):
             files = sorted(f for f in ident_dir.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+            ident = ident_dir.name
             if not files:
-                empty.append(ident_dir.name)
-            records += [ImageRecord(ident_dir.name, f"{ident_dir.name}/{f.name}") for f in files]
-        return Scan(records, empty)
+                empty.append(printable_name(ident))
+            for f in files:
+                relpath = f"{ident}/{f.name}"
+                problem = _relpath_problem(ident, f.name)
+                if problem:
+                    rejected.append(Failure(printable_name(relpath), "bad file name",
+                                            f"{problem}; rename it (UTF-8, no control characters) to include it"))
+                else:
+                    records.append(ImageRecord(ident, relpath))
+        return Scan(records, empty, rejected)
 
 
 class PreAligned(FolderPerIdentity):

@@ -37,6 +37,14 @@ class ModelCard:
     extra: dict = field(default_factory=dict)
 
 
+def weights_in_use(card: ModelCard) -> tuple[WeightFile, ...]:
+    """The files a plain ``create_recognizer(card.name)`` loads here: ``card.files``, unless the model
+    picks its weights by what is installed (``extra["weights_in_use"]``, a function; dlib-resnet falls
+    back to face-api's copy without its .dat package). Fingerprints must name these, not the default."""
+    pick = card.extra.get("weights_in_use")
+    return tuple(pick()) if callable(pick) else card.files
+
+
 def check_faces(faces: torch.Tensor) -> None:
     if faces.dim() != 4 or faces.shape[1] != 3 or faces.shape[2:] != (CANONICAL_SIZE, CANONICAL_SIZE):
         raise ShapeError(

@@ -18,6 +18,7 @@ default; face-api's uint8-quantised copy in ``../shared/models/face-api`` with `
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from functools import lru_cache
@@ -229,6 +230,20 @@ def _resolve_weights(weights: str | None) -> str:
     return "dlib"
 
 
+def weight_files(source: str) -> tuple[WeightFile, ...]:
+    """The files behind weights ``source`` ('dlib' or 'face-api')."""
+    return (DLIB_DAT,) if source == "dlib" else (FACE_API_BIN, FACE_API_MANIFEST)
+
+
+def default_weight_files() -> tuple[WeightFile, ...]:
+    """What a plain ``create_recognizer("dlib-resnet")`` loads here (as _resolve_weights, without its warning)."""
+    try:
+        DLIB_DAT.path()
+    except WeightFileError:
+        return weight_files("face-api")
+    return weight_files("dlib")
+
+
 def build_network(weights: str | None = None, dat_file: WeightFile = DLIB_DAT) -> tuple[DlibResNet, str]:
     """The network with pretrained weights and which source they came from ('dlib' or 'face-api')."""
     source = _resolve_weights(weights)
@@ -274,6 +289,9 @@ CARD = ModelCard(
         "preprocessing": PREPROCESSING,
         "weights": ("dlib", "face-api"),
         "fallback_files": (FACE_API_BIN, FACE_API_MANIFEST),
+        # `files` names the .dat; without its package the face-api copy is loaded, and fingerprints
+        # (cached features, masks, generator cards) must say so (bench.zoo.base.weights_in_use)
+        "weights_in_use": default_weight_files,
     },
 )
 
@@ -281,10 +299,12 @@ CARD = ModelCard(
 @register_recognizer(CARD)
 def create_dlib_resnet(card: ModelCard, weights: str | None = None) -> DlibResNetRecognizer:
     net, source = build_network(weights)
-    return DlibResNetRecognizer(card, net, source)
+    # the model's own card names exactly the files loaded, whatever the default would be
+    extra = {k: v for k, v in card.extra.items() if k != "weights_in_use"} | {"weights_loaded": source}
+    return DlibResNetRecognizer(dataclasses.replace(card, files=weight_files(source), extra=extra), net, source)
 
 
 __all__ = [
     "CARD", "DLIB_DAT", "LICENCE", "NETWORK", "PREPROCESSING", "FACE_API_BIN", "FACE_API_MANIFEST", "DlibResNet", "DlibResNetRecognizer",
-    "build_network", "load_face_api_arrays", "add_zero_padded",
+    "build_network", "default_weight_files", "load_face_api_arrays", "add_zero_padded", "weight_files",
 ]

@@ -35,8 +35,9 @@ code is refused, never run. The file's sha256 is recorded at registration and ch
 
 Registrations persist in a JSON file, ``$BENCH_USER_MODELS`` if set, else
 ``$XDG_CONFIG_HOME/cloakbench/user-models.json`` (``~/.config/cloakbench/user-models.json``): per
-user, not per checkout, because it points at the user's own files. It is read when ``bench.zoo`` is
-imported; a broken entry is skipped with a warning so the CLI still starts (and can remove it).
+user, not per checkout, because it points at the user's own files. It is read at the first lookup
+or listing of a recognizer (not on import); a broken entry is skipped with a warning so the CLI
+still starts (and can remove it).
 Paths are stored absolute; a hand-written relative path is taken relative to the JSON file.
 """
 
@@ -475,8 +476,7 @@ def load_user_models(registry_file: Path | None = None) -> list[str]:
     for name, data in models.items():
         try:
             record = UserModel.from_json(name, data, file.parent)
-            # Registry.add refuses a name a built-in already holds; plugins are not loaded here on purpose
-            # (this runs while bench.zoo is still importing)
+            # Registry.add refuses a name a built-in or a plugin already holds (this runs after both)
             RECOGNIZERS.add(name, create_user_recognizer, card=record.card())
             loaded.append(name)
         except (BenchError, KeyError, TypeError, ValueError) as exc:
@@ -490,5 +490,6 @@ __all__ = [
 ]
 
 
-# bench/zoo/builtin.py imports this module after the built-in models, so clashes are caught here
-load_user_models()
+# Read at the first lookup of a recognizer, not on import: `import methods` (or bench.zoo) must not
+# read the user's config file, and its warnings belong to the command that uses the models.
+RECOGNIZERS.add_loader(load_user_models)
