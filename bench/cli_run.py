@@ -183,8 +183,14 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
     if not rows:  # nothing measured: the reports on disk stay as they are
         click.echo("no cells, so no reports written")
         return
-    for path in write_reports(store.rows(), report_folder):
+    from .page import PAGE_HTML
+
+    paths = write_reports(store.rows(), report_folder, results=store, log=click.echo)
+    for path in paths:
         click.echo(f"wrote {path}")
+    page = next((p for p in paths if p.name == PAGE_HTML), None)
+    if page is not None:
+        click.echo(f"report page: {page}")
 
 
 @click.command("report")
@@ -192,16 +198,27 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: reports/ or BENCH_REPORTS).")
 @click.option("--budget", default=1200.0, show_default=True)
 @click.option("--n-inference", default=10, show_default=True)
-def report(results, out, budget, n_inference):
-    """Write Tables 1-3 (CSV and LaTeX) from the stored results."""
+@click.option("--open", "open_page", is_flag=True, help="Open the report page (index.html) in a browser afterwards.")
+def report(results, out, budget, n_inference, open_page):
+    """Write Tables 1-3 (CSV, LaTeX, Markdown with intervals), claims, paper vs ours, figures and the
+    report page (index.md, index.html) from the stored results."""
+    from .page import PAGE_HTML
+    from .page import open_page as open_in_browser
     from .report import write_reports
     from .store import ResultStore
 
-    rows = (ResultStore(results) if results else ResultStore()).rows()
+    store = ResultStore(results) if results else ResultStore()
+    rows = store.rows()
     if not rows:
         raise BenchError("the result store is empty: run `bench run` first")
-    for path in write_reports(rows, Path(out) if out else None, budget, n_inference):
+    paths = write_reports(rows, Path(out) if out else None, budget, n_inference, results=store, log=click.echo)
+    for path in paths:
         click.echo(f"wrote {path}")
+    page = next((p for p in paths if p.name == PAGE_HTML), None)
+    if page is not None:
+        click.echo(f"report page: {page}")
+        if open_page:
+            click.echo(open_in_browser(page))
 
 
 @click.command("methods")

@@ -242,9 +242,13 @@ def frame_latex(df: pd.DataFrame, caption: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reports(rows: list[dict], out: Path | None = None, budget: float = 1200.0, n_inference: int = 10) -> list[Path]:
+def write_reports(rows: list[dict], out: Path | None = None, budget: float = 1200.0, n_inference: int = 10, *,
+                  results=None, command: str | None = None, log=print) -> list[Path]:
     """Write the tables to ``out`` (default: reports/ or BENCH_REPORTS). Every table is built before the
-    first file is written, so a bad cell leaves the reports on disk as they were; so does an empty run."""
+    first file is written, so a bad cell leaves the reports on disk as they were; so does an empty run.
+    Then the interval tables, claims, paper comparison, figures and the page (bench/page.py): ``results``
+    is the result store (folder or ResultStore; default: results/ or BENCH_RESULTS) whose masks the visual
+    grids show, ``command`` what the figures record as their maker, ``log`` gets skipped figures' reasons."""
     if not rows:
         return []
     df = pd.DataFrame(rows)
@@ -267,4 +271,10 @@ def write_reports(rows: list[dict], out: Path | None = None, budget: float = 120
     out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (out / name).write_text(text)
-    return [out / name for name in files]
+    written = [out / name for name in files]
+    from .page import write_page
+    from .store import ResultStore
+
+    store = results if isinstance(results, ResultStore) else ResultStore(results)
+    command = command or f"bench report --results {store.root} --out {out} --budget {budget:g} --n-inference {n_inference}"
+    return written + write_page(df, out, budget, n_inference, store=store, command=command, log=log)

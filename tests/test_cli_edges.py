@@ -141,7 +141,7 @@ def test_valid_options_reach_the_runner_checked_and_typed(no_work, monkeypatch):
 def test_run_writes_reports_only_when_asked(no_work, monkeypatch):
     calls = []
     monkeypatch.setattr("bench.runner.Runner", type("OneRow", (EmptyRunner,), {"run": lambda self: [{"cell": "x"}]}))
-    monkeypatch.setattr("bench.report.write_reports", lambda rows, out=None, *a: calls.append(out) or [])
+    monkeypatch.setattr("bench.report.write_reports", lambda rows, out=None, *a, **kw: calls.append(out) or [])
     cli = CliRunner()
     assert cli.invoke(main, RUN).exit_code == 0 and calls == []  # the default: no reports
     assert cli.invoke(main, RUN + ["--report"]).exit_code == 0 and calls == [no_work / "reports"]

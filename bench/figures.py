@@ -1,0 +1,460 @@
+"""The report's figures (seaborn; PNG and PDF), each made from whatever result rows exist.
+
+- ``tradeoff-<split>``: black-box Top-1 protection vs L2 budget and vs SSIM per method (paper Fig. 3b/4a),
+  from cells at several budgets (``bench run --budget 400,800,1200,1600,2000``);
+- ``inference-<split>``: protection vs number of inference photos (Fig. 4b; ``--n-inference 1,3,5,10``);
+- ``targets-<split>``: per black-box target Top-1 bars with 95% bootstrap intervals over identities;
+- ``masks-<split>-<source>``: clean / mask (amplified) / protected photos of a few people per method
+  (Fig. 5/6), from the masks in the result store.
+
+A figure whose rows are absent is skipped with a reason (:class:`Skipped`). Every file records the
+command that made it: in the figure itself (bottom line), in PNG text chunks (Description, Software)
+and in the PDF's Subject/Keywords.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FIGURE_SETTINGS = ("method_config", "protocol", "source_weights", "transforms")  # what keeps two lines apart
+REPORT_COMMAND = "bench report"
+
+
+@dataclass
+class Figure:
+    name: str
+    caption: str
+    command: str
+    files: list[Path] = field(default_factory=list)  # PNG first, then PDF
+
+    @property
+    def png(self) -> Path:
+        return self.files[0]
+
+
+@dataclass
+class Skipped:
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"figure {self.name} skipped: {self.reason}"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never needs a display
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    return plt, sns
+
+
+def save(fig, out: Path, name: str, caption: str, command: str) -> Figure:
+    """Write ``fig`` as ``out/name.png`` and ``.pdf``, the caption and command in the picture and metadata."""
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    fig.text(0.005, 0.003, f"made by: {command}", fontsize=6, color="0.4", ha="left", va="bottom")
+    made = f"made by: {command}"
+    png, pdf = out / f"{name}.png", out / f"{name}.pdf"
+    fig.savefig(png, dpi=110, metadata={"Title": name, "Description": f"{caption} {made}", "Software": command,
+                                        "Comment": made})
+    fig.savefig(pdf, metadata={"Title": name, "Subject": f"{caption} {made}", "Keywords": made, "Creator": command})
+    plt.close(fig)
+    return Figure(name, caption, command, [png, pdf])
+
+
+# data ------------------------------------------------------------------------------------------------
+
+def _labelled(rows: pd.DataFrame, split: str) -> pd.DataFrame:
+    """Rows of one split with a line label per (source, method, settings) (n_inference and budget vary
+    along a line, so they are not part of it)."""
+    from .report import _row_labels, _with_settings, check_rates
+
+    df = rows[rows["split"] == split]
+    if df.empty:
+        return df.assign(label=[])
+    check_rates(df)
+    df = _with_settings(df)
+    if "transforms" not in df:
+        df = df.assign(transforms="")
+    df = df.assign(transforms=df["transforms"].fillna("").astype(str))
+    return df.assign(label=_row_labels(df, ["source", "method"], FIGURE_SETTINGS))
+
+
+def _black_box(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per surrogate source: its black-box cells plus the baselines' cells on the same targets."""
+    from .claims import black_box_targets
+
+    out = {}
+    for source in sorted(s for s in set(df["source"]) if s != "-"):
+        targets = black_box_targets(df, source)
+        sub = df[df["source"].isin([source, "-"]) & df["target"].isin(targets) & ~df["white_box"].astype(bool)]
+        if not sub.empty:
+            out[source] = sub
+    if not out and "-" in set(df["source"]):  # baselines only
+        out["-"] = df[df["source"] == "-"]
+    return out
+
+
+def curve(df: pd.DataFrame, x: str) -> pd.DataFrame:
+    """Mean black-box Top-1 protection (%) and SSIM per (label, x), averaged over seeds then targets."""
+    per_target = df.groupby(["label", x, "target"], as_index=False)[["top1_protection", "ssim"]].mean()
+    out = per_target.groupby(["label", x], as_index=False).agg(protection=("top1_protection", "mean"),
+                                                               ssim=("ssim", "mean"), targets=("target", "nunique"))
+    return out.assign(protection=100 * out["protection"])
+
+
+def _order(label: str) -> tuple:
+    """Baselines first (none, then noise), then the methods by name."""
+    return ({"none": 0, "noise": 1}.get(label, 2), label)
+
+
+def _palette(labels) -> dict:
+    import seaborn as sns
+
+    labels = sorted(set(labels), key=_order)
+    colors = sns.color_palette("tab10" if len(labels) <= 10 else "husl", len(labels))
+    return dict(zip(labels, colors))
+
+
+def _panels(n: int, rows: int = 1, width: float = 4.2, height: float = 3.4):
+    plt, _ = _pyplot()
+    fig, axes = plt.subplots(rows, n, figsize=(width * n + 1.8, height * rows + 0.4), squeeze=False)
+    return fig, axes
+
+
+def _legend(fig, axes) -> None:
+    handles, labels = {}, []
+    for ax in axes.ravel():
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in handles:
+                handles[lab] = h
+                labels.append(lab)
+        if ax.get_legend():
+            ax.get_legend().remove()
+    if handles:
+        fig.legend([handles[lab] for lab in labels], labels, loc="center right", fontsize=7, frameon=False)
+
+
+# (a) trade-off ---------------------------------------------------------------------------------------
+
+def tradeoff(rows: pd.DataFrame, split: str, out: Path, command: str = REPORT_COMMAND,
+             n_inference: int = 10) -> Figure | Skipped:
+    name = f"tradeoff-{split}"
+    df = _labelled(rows, split)
+    df = df[(df["n_inference"] == n_inference) | (df["n_inference"] == 0)] if not df.empty else df
+    panels = {}
+    for source, sub in _black_box(df).items():
+        c = curve(sub, "budget")
+        several = c.groupby("label")["budget"].nunique()
+        c = c[c["label"].isin(several[several >= 2].index)]
+        if not c.empty:
+            panels[source] = c
+    if not panels:
+        return Skipped(name, f"no method of split {split!r} has cells at several L2 budgets "
+                             f"(with {n_inference} inference photos); run e.g. `bench run --split {split} --budget 400,800,1200,1600,2000`")
+    _, sns = _pyplot()
+    palette = _palette(pd.concat(panels.values())["label"])
+    fig, axes = _panels(len(panels), rows=2)
+    for col, (source, c) in enumerate(panels.items()):
+        for row, x in enumerate(("budget", "ssim")):
+            ax = axes[row, col]
+            sns.lineplot(data=c.sort_values("budget"), x=x, y="protection", hue="label", palette=palette, marker="o",
+                         sort=False, ax=ax)
+            ax.set_xlabel("L2 budget (0-255 pixels)" if x == "budget" else "SSIM (clean vs protected)")
+            ax.set_ylabel("black-box Top-1 protection (%)")
+            if x == "ssim":
+                ax.invert_xaxis()  # left to right: more visible masks, as the budget axis
+            if row == 0:
+                ax.set_title(f"source {source}" if source != "-" else "baselines", fontsize=9)
+    _legend(fig, axes)
+    fig.suptitle(f"{split}: protection vs L2 budget and vs SSIM", fontsize=10)
+    fig.tight_layout(rect=(0, 0.02, 0.78, 1))
+    caption = (f"{split}: mean black-box Top-1 protection success rate (%) over each source's black-box targets, "
+               f"against the L2 budget (top) and the SSIM it costs (bottom); {n_inference} inference photos.")
+    return save(fig, out, name, caption, command)
+
+
+# (b) number of inference photos ----------------------------------------------------------------------
+
+def inference(rows: pd.DataFrame, split: str, out: Path, command: str = REPORT_COMMAND,
+              budget: float = 1200.0) -> Figure | Skipped:
+    name = f"inference-{split}"
+    df = _labelled(rows, split)
+    df = df[np.isclose(df["budget"].astype(float), budget)] if not df.empty else df
+    panels = {}
+    for source, sub in _black_box(df).items():
+        person = sub[sub["n_inference"] > 0]
+        c = curve(person, "n_inference") if not person.empty else pd.DataFrame(columns=["label", "n_inference"])
+        several = c.groupby("label")["n_inference"].nunique()
+        c = c[c["label"].isin(several[several >= 2].index)]
+        if not c.empty:
+            base = curve(sub[sub["n_inference"] == 0], "n_inference") if (sub["n_inference"] == 0).any() else None
+            panels[source] = (c, base)
+    if not panels:
+        return Skipped(name, f"no person-specific method of split {split!r} has cells with several numbers of inference "
+                             f"photos at L2 {budget:g}; run e.g. `bench run --split {split} --n-inference 1,3,5,10`")
+    _, sns = _pyplot()
+    palette = _palette(pd.concat([c for c, _ in panels.values()] + [b for _, b in panels.values() if b is not None])["label"])
+    fig, axes = _panels(len(panels))
+    for col, (source, (c, base)) in enumerate(panels.items()):
+        ax = axes[0, col]
+        sns.lineplot(data=c.sort_values("n_inference"), x="n_inference", y="protection", hue="label", palette=palette,
+                     marker="o", ax=ax)
+        for _, b in (base.iterrows() if base is not None else []):  # baselines use no photos: a flat line
+            ax.axhline(b["protection"], ls="--", lw=1, color=palette[b["label"]], label=b["label"])
+        ax.set_xticks(sorted(set(c["n_inference"])))
+        ax.set_xlabel("inference photos per person")
+        ax.set_ylabel("black-box Top-1 protection (%)")
+        ax.set_title(f"source {source}", fontsize=9)
+    _legend(fig, axes)
+    fig.suptitle(f"{split}: protection vs number of inference photos (L2 {budget:g})", fontsize=10)
+    fig.tight_layout(rect=(0, 0.03, 0.78, 1))
+    caption = (f"{split}: mean black-box Top-1 protection (%) of person-specific masks against the number of photos "
+               f"they were crafted from, L2 {budget:g}; dashed: baselines (no photos used).")
+    return save(fig, out, name, caption, command)
+
+
+# (c) per-target bars with intervals -----------------------------------------------------------------
+
+def targets(rows: pd.DataFrame, split: str, out: Path, command: str = REPORT_COMMAND, budget: float = 1200.0,
+            n_inference: int = 10) -> Figure | Skipped:
+    from .claims import rate_cells
+
+    name = f"targets-{split}"
+    sub = rows[rows["split"] == split]
+    data = rate_cells(sub, split, budget, n_inference) if not sub.empty and \
+        np.isclose(sub["budget"].astype(float), budget).any() else pd.DataFrame()
+    if data.empty:
+        return Skipped(name, f"no black-box cells of split {split!r} at L2 {budget:g} with {n_inference} inference photos")
+    plt, sns = _pyplot()
+    sources = list(dict.fromkeys(data["source"]))
+    palette = _palette(data["method"])
+    bars = data.groupby("source")["method"].nunique().max() * data.groupby("source")["target"].nunique().max()
+    fig, axes = plt.subplots(len(sources), 1, figsize=(min(13.0, max(6.0, 0.32 * bars + 2.5)), 3.0 * len(sources) + 0.6),
+                             squeeze=False)
+    for row, source in enumerate(sources):
+        ax = axes[row, 0]
+        d = data[data["source"] == source]
+        labels = sorted(set(d["method"]), key=_order)
+        tlist = sorted(set(d["target"]))
+        width = 0.8 / len(labels)
+        for i, label in enumerate(labels):
+            m = d[d["method"] == label].set_index("target").reindex(tlist)
+            xs = np.arange(len(tlist)) + (i - (len(labels) - 1) / 2) * width
+            ax.bar(xs, m["rate"], width, color=palette[label], label=label)
+            ok = np.isfinite(m["low"].to_numpy(float)) & np.isfinite(m["rate"].to_numpy(float))
+            if ok.any():  # intervals only where the cells carry per-identity counts
+                ax.errorbar(xs[ok], m["rate"][ok], yerr=np.vstack([(m["rate"] - m["low"])[ok], (m["high"] - m["rate"])[ok]]),
+                            fmt="none", ecolor="0.15", elinewidth=0.8, capsize=2)
+        ax.set_xticks(np.arange(len(tlist)), tlist, fontsize=8)
+        ax.grid(axis="x", visible=False)
+        ax.set_ylabel("Top-1 protection (%)")
+        ax.set_ylim(0, 100)
+        ax.set_title(f"source {source}" if source != "-" else "baselines", fontsize=9)
+    _legend(fig, axes)
+    fig.suptitle(f"{split}: Top-1 protection per black-box target (L2 {budget:g}, {n_inference} inference photos)",
+                 fontsize=10)
+    fig.tight_layout(rect=(0, 0.03, 0.82, 1))
+    no_ci = int(data["low"].isna().sum())
+    caption = (f"{split}: Top-1 protection success rate (%) per black-box target; error bars: 95% bootstrap "
+               f"interval over identities" + (f" ({no_ci} bar(s) without per-identity counts have none)" if no_ci else "")
+               + ".")
+    return save(fig, out, name, caption, command)
+
+
+# (d) visual grids ------------------------------------------------------------------------------------
+
+MATCHED_FIELDS = ("split", "split_hash", "source", "method", "method_config", "seed", "n_inference")
+
+
+def stored_mask_sets(store, split: str, rows: pd.DataFrame | None = None) -> list[dict]:
+    """Metadata (``key``, ``kind``, ...) of every mask set of ``split`` in the store; with ``rows``, only
+    sets that one of the rows was measured with (same fields in the mask key and the row)."""
+    found = []
+    for meta_path in sorted(Path(store.masks).glob("*.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            continue
+        key = meta.get("key") if isinstance(meta, dict) else None
+        if not isinstance(key, dict) or key.get("split") != split or not meta_path.with_suffix(".safetensors").exists():
+            continue
+        found.append(meta)
+    if rows is not None and not rows.empty:
+        wanted = set()
+        for r in rows.to_dict("records"):
+            wanted.add(tuple((f, str(r.get(f))) for f in MATCHED_FIELDS if f in r and not _missing(r.get(f))))
+        found = [m for m in found if any(all(str(m["key"].get(f)) == v for f, v in w if f in m["key"]) for w in wanted)]
+    return found
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v))
+
+
+def _choose_sets(metas: list[dict], methods: list[str] | None, source: str | None, n_inference: int) -> dict:
+    """(source, method) -> the mask set to show: seed 0 first, then the wanted number of inference photos."""
+    chosen: dict[tuple[str, str], dict] = {}
+    for meta in sorted(metas, key=lambda m: (m["key"].get("seed", 0) != 0,
+                                             m["key"].get("n_inference", 0) not in (n_inference, 0),
+                                             -int(m["key"].get("n_inference", 0)))):
+        k = meta["key"]
+        if k.get("method") == "none" or (methods and k.get("method") not in methods):
+            continue
+        if source and k.get("source") not in (source, "-"):
+            continue
+        chosen.setdefault((k.get("source", "-"), k.get("method")), meta)
+    return chosen
+
+
+def amplified(mask: np.ndarray) -> np.ndarray:
+    """A ``H x W x 3`` mask shown around mid-grey, stretched to its largest magnitude."""
+    scale = float(np.abs(mask).max())
+    return np.clip(0.5 + mask / (2 * scale), 0, 1) if scale > 0 else np.full_like(mask, 0.5)
+
+
+def draw_mask_grid(columns: list[tuple[str, list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]]], title: str,
+                   budget: float):
+    """A figure with one column per method and three rows per person (clean, mask amplified, protected).
+    ``columns``: [(method title, [(person, clean uint8 HxWx3, mask HxWx3 (canonical units), protected uint8)])]."""
+    plt, _ = _pyplot()
+    people = list(dict.fromkeys(p for _, panels in columns for p, *_ in panels))
+    fig, axes = plt.subplots(3 * len(people), len(columns), figsize=(1.9 * len(columns) + 0.6, 1.9 * 3 * len(people) + 0.6),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.set_xticks([]); ax.set_yticks([]); ax.grid(False)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    for col, (method, panels) in enumerate(columns):
+        axes[0, col].set_title(method, fontsize=8)
+        for person, clean, mask, protected in panels:
+            row = people.index(person)
+            for k, (img, label) in enumerate(zip((clean, amplified(mask), protected),
+                                                 ("clean", "mask (amplified)", f"protected, L2 {budget:g}"))):
+                ax = axes[3 * row + k, col]
+                ax.imshow(img)
+                if col == 0:
+                    ax.set_ylabel(f"{person}\n{label}" if k == 0 else label, fontsize=6)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    return fig
+
+
+@dataclass
+class GridColumns:
+    """What a visual grid shows: per surrogate source, [(method, [(person, clean, mask, protected)])]."""
+    split: str
+    budget: float
+    people: list[str]
+    by_source: dict[str, list[tuple[str, list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]]]]
+    sets: dict[tuple[str, str], dict]  # (source, method) -> the mask set's metadata (its key included)
+
+
+def grid_columns(store, split: str, methods: list[str] | None = None, source: str | None = None, people: int = 2,
+                 budget: float = 1200.0, n_inference: int = 10, rows: pd.DataFrame | None = None) -> GridColumns | Skipped:
+    """The panels of the visual grids, from the masks ``bench run`` stored (nothing is crafted here): per
+    surrogate source of ``split`` (baselines, source '-', join each), the first test photo of the first
+    ``people`` identities clean, its mask scaled to ``budget`` and the protected photo."""
+    from .budget import protect, scale_to_budget
+    from .data.splits import load_split
+    from .features import FaceSource
+
+    name = f"masks-{split}"
+    sets = _choose_sets(stored_mask_sets(store, split, rows), methods, source, n_inference)
+    if not sets:
+        return Skipped(name, f"no stored masks of split {split!r} in {store.masks}"
+                             + (" that the reported rows were measured with" if rows is not None else ""))
+    try:
+        sp = load_split(split)
+    except Exception as err:  # noqa: BLE001 - a missing split file is a reason to skip, shown to the user
+        return Skipped(name, f"split {split!r} cannot be loaded ({err})")
+    hashes = {m["key"].get("split_hash") for m in sets.values()} - {None}
+    if hashes and sp.content_hash() not in hashes:
+        return Skipped(name, f"the stored masks of {split!r} were made for other split files "
+                             f"({', '.join(sorted(hashes))}, now {sp.content_hash()})")
+    loaded = {}
+    for key, meta in sets.items():
+        got = store.load_masks(meta["key"])
+        if got is not None:
+            loaded[key] = got[0]
+    chosen = [p for p in sp.identities() if loaded and all(p in m for m in loaded.values())][:people]
+    if not chosen:
+        return Skipped(name, "no identity of the split has a stored mask for every method")
+    files = {p: sp.files(p, "test")[:1] for p in chosen}
+    faces = FaceSource(sp.dataset, [f for fs in files.values() for f in fs], progress=False)
+    by_source = {}
+    for src in sorted({s for s, _ in loaded if s != "-"}) or ["-"]:
+        keys = sorted([k for k in loaded if k[0] in (src, "-")], key=lambda k: (k[0] != "-", _order(k[1])))
+        columns = []
+        for key in keys:
+            panels = []
+            for p in chosen:
+                clean = faces.faces(files[p])
+                mask = loaded[key][p].float()
+                mask = mask[:1] if mask.dim() == 4 else mask  # image-specific: the mask of this test photo
+                scaled = scale_to_budget(mask, budget)
+                shown = (scaled[0] if scaled.dim() == 4 else scaled).permute(1, 2, 0).numpy()
+                panels.append((p, clean[0], shown, protect(clean, scaled)[0]))
+            columns.append((key[1], panels))
+        by_source[src] = columns
+    return GridColumns(split, budget, chosen, by_source, {k: sets[k] for k in loaded})
+
+
+def mask_grid(store, split: str, methods: list[str] | None = None, source: str | None = None, people: int = 2,
+              budget: float = 1200.0, n_inference: int = 10, out: Path | None = None, command: str = REPORT_COMMAND,
+              rows: pd.DataFrame | None = None) -> list[Figure | Skipped]:
+    """Visual grids (Fig. 5/6) from the stored masks: one figure ``masks-<split>-<source>`` per surrogate
+    source, columns = methods, three rows per person (see :func:`grid_columns`)."""
+    from .paths import reports_dir
+
+    out = Path(out) if out else reports_dir() / "figures"
+    grid = grid_columns(store, split, methods, source, people, budget, n_inference, rows)
+    if isinstance(grid, Skipped):
+        return [grid]
+    made: list[Figure | Skipped] = []
+    for src, columns in grid.by_source.items():
+        keys = [grid.sets[(s, m)]["key"] for s, m in grid.sets if s in (src, "-")]
+        n_inf = sorted({int(k.get("n_inference", 0)) for k in keys} - {0})
+        seeds = "/".join(str(x) for x in sorted({k.get("seed", 0) for k in keys}))
+        fig = draw_mask_grid(columns, f"{split}: masks from {src if src != '-' else 'no surrogate'} at L2 {budget:g} "
+                                      "(first test photo of each person)", budget)
+        caption = (f"{split}, source {src}: clean test photo, its mask scaled to L2 {budget:g} and shown amplified "
+                   f"around grey, and the protected photo, for {', '.join(grid.people)}; masks as stored by bench run "
+                   f"(seed {seeds}{', ' + '/'.join(map(str, n_inf)) + ' inference photos' if n_inf else ''}).")
+        made.append(save(fig, out, f"masks-{split}-{_slug(src)}", caption, command))
+    return made
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text) or "none"
+
+
+# all -------------------------------------------------------------------------------------------------
+
+def write_figures(rows, out: Path, budget: float = 1200.0, n_inference: int = 10, store=None,
+                  command: str = REPORT_COMMAND) -> list[Figure | Skipped]:
+    """Every figure the rows allow, into ``out`` (a reports/figures folder); skipped ones say why."""
+    rows = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    made: list[Figure | Skipped] = []
+    for split in [s for s in ("celebrities", "commons") if s in set(rows["split"])] + \
+            sorted(set(rows["split"]) - {"celebrities", "commons"}):
+        made.append(tradeoff(rows, split, out, command, n_inference))
+        made.append(inference(rows, split, out, command, budget))
+        made.append(targets(rows, split, out, command, budget, n_inference))
+        if store is not None:
+            made.extend(mask_grid(store, split, budget=budget, n_inference=n_inference, out=out, command=command,
+                                  rows=rows[rows["split"] == split]))
+        else:
+            made.append(Skipped(f"masks-{split}", "no result store given to read masks from"))
+    return made
