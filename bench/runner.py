@@ -9,6 +9,7 @@ cells are skipped, so an interrupted run resumes where it stopped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -43,6 +44,7 @@ class RunConfig:
     batch_size: int = 64
     transforms: list[str] = field(default_factory=lambda: [""])  # chains such as 'jpeg:75+resize:0.5'; '' = as saved
     protocols: list[str] = field(default_factory=lambda: ["identification"])
+    split_folder: str | None = None  # where the split files are (default: datasets/splits or BENCH_SPLITS)
 
 
 def network_of(name: str) -> str:
@@ -69,8 +71,9 @@ class Runner:
         for algo in self.methods.values():  # a missing or altered trained checkpoint fails now, not mid-run
             for source in config.sources if algo.needs_surrogate else ():
                 algo.config(source)
-        self.split: Split = load_split(config.split)
-        self.gallery: Split = load_split(config.gallery_split)
+        folder = Path(config.split_folder) if config.split_folder else None
+        self.split: Split = load_split(config.split, folder)
+        self.gallery: Split = load_split(config.gallery_split, folder)
         self.identities = self.split.identities()
         self.faces = FaceBank([self.split, self.gallery], progress=progress)
         self._models: dict[str, torch.nn.Module] = {}
