@@ -154,3 +154,25 @@ def test_pre_aligned_dataset_needs_no_detection():
     files = [r.relpath for r in ds.scan().records[:5]]
     prepared = prepare(ds, only=files, progress=False)
     assert prepared.faces(files).shape == (5, 112, 112, 3)
+
+
+def test_mtcnn_landmarks_do_not_depend_on_the_thread_count(lfw):
+    """Two threads sum the convolutions in another order: landmarks moved by ~1e-5 px and some crops by a
+    grey level between runs with different OMP_NUM_THREADS (found comparing two fresh runs). Detection runs
+    on one thread, so they are bit-identical."""
+    import torch
+    from PIL import Image
+
+    from bench.data.align import MtcnnDetector
+
+    images = [np.asarray(Image.open(lfw.images_root / r.relpath).convert("RGB")) for r in lfw.scan().records[:5]]
+    detector, before = MtcnnDetector(), torch.get_num_threads()
+    try:
+        found = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            found[threads] = [detector.detect(im)[0].landmarks for im in images]
+            assert torch.get_num_threads() == threads, "detection restores the caller's thread count"
+    finally:
+        torch.set_num_threads(before)
+    assert all(np.array_equal(a, b) for a, b in zip(found[1], found[2]))
