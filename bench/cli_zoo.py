@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from .errors import BenchError
+
 
 @click.group()
 def zoo() -> None:
@@ -73,6 +75,10 @@ def verify(names, as_json, pairs_per_fold, device, save):
     names = list(names) or recognizer_names()
     for n in names:
         RECOGNIZERS.entry(n)
+    saving = save and pairs_per_fold is None
+    if saving and git_commit().endswith("-dirty"):
+        raise BenchError(f"the checkout has uncommitted changes ({git_commit()}): a committed measurement must name "
+                         "the clean commit that made it; commit first, or pass --no-save")
     out = []
     for name in names:
         model = create_recognizer(name, device=device)
@@ -84,7 +90,7 @@ def verify(names, as_json, pairs_per_fold, device, save):
             "celebrities_pairs": ident.pairs,
         }
         out.append(result)
-        if save and pairs_per_fold is None:
+        if saving:
             meta = load_metadata(name)
             meta.update(result)
             meta.update({"parameters": model.parameter_count(),
