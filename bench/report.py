@@ -170,15 +170,21 @@ def protection_table(rows: pd.DataFrame, split: str, budget: float = 1200.0, n_i
     return table, white
 
 
-def efficiency_table(rows: pd.DataFrame, split: str = "celebrities", budget: float = 1200.0, n_inference: int = 10) -> pd.DataFrame:
+def efficiency_table(rows: pd.DataFrame, split: str = "celebrities", budget: float = 1200.0, n_inference: int = 10,
+                     by_source: bool = False) -> pd.DataFrame:
+    """Table 3: per method (and per source with ``by_source``: a generator's t1 and SSIM follow the
+    checkpoint it was trained against), mask type, t1, t2, black-box Top-1 protection, SSIM."""
     df = _select(rows, split, budget, n_inference)
     df = df[df["method"] != "none"]
     df = df.assign(row=_row_labels(df, ["method"], EFFICIENCY_SETTINGS))
+    keys = ["source", "row"] if by_source else ["row"]
     out = []
-    for row, g in df.groupby("row"):
+    for key, g in df.groupby(keys):
+        key = key if isinstance(key, tuple) else (key,)
         black = g[~g["white_box"].astype(bool)]
         out.append({
-            "method": row,
+            **({"source": key[0]} if by_source else {}),
+            "method": key[-1],
             "mask type": {"person": "person-specific", "image": "image-specific", "universal": "universal",
                           "baseline": "baseline"}[g["kind"].iloc[0]],
             "t1 (s/person)": g["t1"].dropna().mean() if g["t1"].notna().any() else np.nan,
@@ -186,8 +192,21 @@ def efficiency_table(rows: pd.DataFrame, split: str = "celebrities", budget: flo
             "avg Top-1 protection (%)": 100 * black["top1_protection"].mean(),
             "SSIM": g["ssim"].mean(),
         })
-    return pd.DataFrame(out, columns=["method", "mask type", "t1 (s/person)", "t2 (s/image)", "avg Top-1 protection (%)",
-                                      "SSIM"]).set_index("method")
+    index = ["source", "method"] if by_source else ["method"]
+    return pd.DataFrame(out, columns=index + ["mask type", "t1 (s/person)", "t2 (s/image)", "avg Top-1 protection (%)",
+                                              "SSIM"]).set_index(index)
+
+
+def seed_spread(rows: pd.DataFrame, split: str, budget: float = 1200.0, n_inference: int = 10) -> pd.DataFrame:
+    """Rows run with several seeds (``--seed 0,1,2``): per (source, method, target), the mean Top-1
+    protection over seeds, its standard deviation and range, and the number of seeds (tables show the mean)."""
+    df = _select(rows, split, budget, n_inference)
+    df = df.assign(row=_row_labels(df, ["source", "method"], ROW_SETTINGS), rate=100 * df["top1_protection"])
+    many = df.groupby(["source", "row", "target"]).filter(lambda g: g["seed"].nunique() > 1)
+    if many.empty:
+        return pd.DataFrame()
+    spread = many.groupby(["source", "row", "target"])["rate"].agg(["mean", "std", "min", "max", "count"])
+    return spread.rename(columns={"mean": "Top-1 mean (%)", "std": "sd over seeds", "min": "min", "max": "max", "count": "seeds"})
 
 
 def _tex_escape(text: str) -> str:
@@ -267,6 +286,14 @@ def write_reports(rows: list[dict], out: Path | None = None, budget: float = 120
         eff = efficiency_table(df, "celebrities", budget, n_inference)
         files["table3_efficiency.csv"] = eff.round(4).to_csv()
         files["table3_efficiency.tex"] = frame_latex(eff, "Efficiency: t1 = seconds to craft one person's mask, t2 = seconds per image.")
+        per_source = efficiency_table(df, "celebrities", budget, n_inference, by_source=True)
+        files["table3_efficiency_by_source.csv"] = per_source.round(4).to_csv()
+        files["table3_efficiency_by_source.tex"] = frame_latex(
+            per_source.reset_index(level="source"), "Efficiency per source model (generators: the checkpoint trained against it).")
+    for split in sorted(set(df["split"])):
+        spread = seed_spread(df, split, budget, n_inference)
+        if not spread.empty:
+            files[f"seeds_{split}.csv"] = spread.round(2).to_csv()
     out = Path(out) if out else reports_dir()
     out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():

@@ -267,3 +267,18 @@ def test_zoo_verify_clean_identification_is_the_runners_clean_accuracy(env):
     expected = next(r for r in reference if r["method"] == "none" and r["target"] == "mobileface")
     ident = clean_identification("mobileface", create_recognizer("mobileface"), split="commons", progress=False)
     assert ident.accuracy(1) == pytest.approx(expected["top1_clean_accuracy"]) and ident.pairs == expected["pairs"]
+
+
+def test_seeds_are_averaged_with_their_spread_and_table3_has_a_row_per_source(env):
+    from bench.report import efficiency_table, seed_spread
+
+    rows = pd.DataFrame(Runner(small(seeds=[0, 1]), ResultStore(env / "store"), progress=False).run())
+    spread = seed_spread(rows, "commons")
+    noise = spread.loc[("-", "noise", "mobileface")]
+    seeds = rows[(rows.method == "noise")].sort_values("seed")
+    assert noise["seeds"] == 2 and noise["Top-1 mean (%)"] == pytest.approx(100 * seeds.top1_protection.mean())
+    assert noise["min"] == pytest.approx(100 * seeds.top1_protection.min())
+    table, _ = protection_table(rows, "commons")
+    assert table.loc[("-", "noise"), ("mobileface", "Top-1")] == pytest.approx(noise["Top-1 mean (%)"])
+    per_source = efficiency_table(rows, "commons", by_source=True)
+    assert list(per_source.index.names) == ["source", "method"] and ("-", "noise") in per_source.index
