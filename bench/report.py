@@ -59,8 +59,29 @@ def _with_settings(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _select(rows: pd.DataFrame, split: str, budget: float, n_inference: int) -> pd.DataFrame:
+# The paper's tables are probe-side identification on photos as saved; other scorers and transforms
+# (attackers, distortions) are summarised side by side in robustness_table.
+PAPER_PROTOCOL = "ident-"
+# each protocol's headline protection field (higher = better protected), by protocol version prefix
+HEADLINE = {"ident-": ("top1_protection", "probe-side"), "adaptive-ridge": ("adaptive_top1_protection", "adaptive attacker"),
+            "gallery-side": ("gallery_top1_protection", "gallery-side"), "linkability": ("link_top1_protection", "linkability")}
+
+
+def _protocol_of(df: pd.DataFrame) -> pd.Series:
+    return df["protocol"].fillna(PAPER_PROTOCOL).astype(str) if "protocol" in df else pd.Series(PAPER_PROTOCOL, index=df.index)
+
+
+def _headline(protocol: str) -> tuple[str, str] | None:
+    return next((v for prefix, v in HEADLINE.items() if protocol.startswith(prefix)), None)
+
+
+def _select(rows: pd.DataFrame, split: str, budget: float, n_inference: int, paper_cells: bool = True) -> pd.DataFrame:
+    """Cells of one split, budget and number of inference photos; ``paper_cells``: only the paper's
+    protocol (probe-side identification) on photos as saved (no transform)."""
     df = rows[(rows["split"] == split) & np.isclose(rows["budget"].astype(float), budget)]
+    if paper_cells:
+        transforms = df["transforms"].fillna("").astype(str) if "transforms" in df else pd.Series("", index=df.index)
+        df = df[_protocol_of(df).str.startswith(PAPER_PROTOCOL) & (transforms == "")]
     # methods that use no inference photos (baselines, image-specific) are stored with n_inference = 0
     df = df[(df["n_inference"] == n_inference) | (df["n_inference"] == 0)]
     check_rates(df)
@@ -209,6 +230,32 @@ def seed_spread(rows: pd.DataFrame, split: str, budget: float = 1200.0, n_infere
     return spread.rename(columns={"mean": "Top-1 mean (%)", "std": "sd over seeds", "min": "min", "max": "max", "count": "seeds"})
 
 
+def robustness_table(rows: pd.DataFrame, split: str, budget: float = 1200.0, n_inference: int = 10) -> pd.DataFrame:
+    """Per source and method, the black-box average of each scorer's headline protection (%) under each
+    transform: crop-level probe-side identification (the paper's), then distortions, the gallery-side and
+    linkability scorers and the adaptive attacker, side by side on the same masks. Empty when the rows hold
+    only the paper's cells."""
+    df = _select(rows, split, budget, n_inference, paper_cells=False)
+    if df.empty:
+        return pd.DataFrame()
+    # one label per method configuration: its protocol and transform variants are this table's columns
+    df = df.assign(row=_row_labels(df, ["source", "method"], ("method_config", "n_inference", "source_weights")))
+    columns: dict[str, pd.Series] = {}
+    for (protocol, transforms), g in df.groupby([_protocol_of(df), df["transforms"].astype(str)]):
+        headline = _headline(protocol)
+        if headline is None or headline[0] not in g:
+            continue
+        field, label = headline
+        name = label + (f", {transforms}" if transforms else "")
+        black = g[~g["white_box"].astype(bool)]
+        columns[name] = 100 * black.groupby(["source", "row"])[field].mean()
+    if len(columns) < 2:
+        return pd.DataFrame()
+    table = pd.DataFrame(columns)
+    first = [c for c in table.columns if c == "probe-side"]
+    return table[first + sorted(c for c in table.columns if c not in first)].rename_axis(["source", "method"])
+
+
 def _tex_escape(text: str) -> str:
     return str(text).replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("&", r"\&").replace("%", r"\%").replace("#", r"\#")
 
@@ -291,6 +338,9 @@ def write_reports(rows: list[dict], out: Path | None = None, budget: float = 120
         files["table3_efficiency_by_source.tex"] = frame_latex(
             per_source.reset_index(level="source"), "Efficiency per source model (generators: the checkpoint trained against it).")
     for split in sorted(set(df["split"])):
+        robust = robustness_table(df, split, budget, n_inference)
+        if not robust.empty:
+            files[f"robustness_{split}.csv"] = robust.round(2).to_csv()
         spread = seed_spread(df, split, budget, n_inference)
         if not spread.empty:
             files[f"seeds_{split}.csv"] = spread.round(2).to_csv()

@@ -222,8 +222,11 @@ def test_a_registered_transform_and_protocol_get_their_own_cells_and_rows(env):
     assert (jpeg.ssim == plain.ssim).all(), "quality is measured on the saved photo, before the transform"
     assert not np.allclose(jpeg.tpr_at_far, plain.tpr_at_far) or not np.allclose(jpeg.top5_protection, plain.top5_protection) \
         or (jpeg.per_identity_hits != plain.per_identity_hits).any()
+    from bench.report import robustness_table
+
     table, _ = protection_table(rows, "commons")
-    assert any("transforms=jpeg:75" in label for label in table.index.get_level_values(1))
+    assert len(table) == 1 + 2, "Tables 1-2 keep the paper's protocol on photos as saved"
+    assert "probe-side, jpeg:75" in robustness_table(rows, "commons").columns
 
 
 def test_people_from_a_folder_dataset_among_the_lfw_distractors(env, mini_splits, tmp_path, monkeypatch):
@@ -247,14 +250,17 @@ def test_people_from_a_folder_dataset_among_the_lfw_distractors(env, mini_splits
 def test_bad_transform_protocol_and_gallery_are_refused_with_the_valid_ones(env):
     cli = CliRunner()
     base = ["run", "--methods", "none", "--target", "mobileface", "--split", "commons"]
-    r = cli.invoke(main, base + ["--transform", "blur:3"])
-    assert r.exit_code != 0 and "unknown transform 'blur'" in r.output and "jpeg" in r.output
+    r = cli.invoke(main, base + ["--transform", "swirl:3"])
+    assert r.exit_code != 0 and "unknown transform 'swirl'" in r.output and "jpeg" in r.output and "blur" in r.output
+    r = cli.invoke(main, base + ["--transform", "bits:8"])
+    assert r.exit_code != 0 and "bit depth from 1 to 7" in r.output
     r = cli.invoke(main, base + ["--transform", "jpeg:0"])
     assert r.exit_code != 0 and "JPEG quality from 1 to 100" in r.output
     r = cli.invoke(main, base + ["--transform", "jpeg"])
     assert r.exit_code != 0 and "jpeg:VALUE" in r.output
-    r = cli.invoke(main, base + ["--protocol", "linkability"])
-    assert r.exit_code != 0 and "unknown protocol 'linkability'" in r.output and "identification" in r.output
+    r = cli.invoke(main, base + ["--protocol", "nosuch"])
+    assert r.exit_code != 0 and "unknown protocol 'nosuch'" in r.output and "identification" in r.output \
+        and "gallery-side" in r.output and "linkability" in r.output
     r = cli.invoke(main, base + ["--gallery", "nosuch"])
     assert r.exit_code != 0 and "unknown split 'nosuch'" in r.output
 
@@ -282,3 +288,26 @@ def test_seeds_are_averaged_with_their_spread_and_table3_has_a_row_per_source(en
     assert table.loc[("-", "noise"), ("mobileface", "Top-1")] == pytest.approx(noise["Top-1 mean (%)"])
     per_source = efficiency_table(rows, "commons", by_source=True)
     assert list(per_source.index.names) == ["source", "method"] and ("-", "noise") in per_source.index
+
+
+def test_the_adaptive_attacker_runs_on_real_cells_and_leaves_unmasked_photos_alone(env):
+    rows = pd.DataFrame(Runner(small(protocols=["identification", "adaptive-ridge"]), ResultStore(env / "store"),
+                               progress=False).run())
+    adaptive = rows[rows.protocol.str.startswith("adaptive-ridge-v1/")].set_index("method")
+    static = rows[rows.protocol.str.startswith("ident-v1/")].set_index("method")
+    assert set(adaptive.index) == {"none", "noise"} and adaptive.adaptive_top1_protection.between(0, 1).all()
+    # photos with no mask: the map fitted on clean -> clean pairs is the identity, so nothing changes
+    assert adaptive.loc["none", "adaptive_top1_protection"] == pytest.approx(static.loc["none", "top1_protection"])
+
+
+def test_tables_1_2_hold_the_papers_cells_and_the_robustness_table_the_rest(env):
+    from bench.report import robustness_table
+
+    cfg = small(transforms=["", "jpeg:50"], protocols=["identification", "adaptive-ridge"])
+    rows = pd.DataFrame(Runner(cfg, ResultStore(env / "store"), progress=False).run())
+    table, _ = protection_table(rows, "commons")
+    assert len(table) == 1 + 2, "one row per method: the paper's protocol on photos as saved"
+    robust = robustness_table(rows, "commons")
+    assert list(robust.columns) == ["probe-side", "adaptive attacker", "adaptive attacker, jpeg:50", "probe-side, jpeg:50"]
+    # mobileface is the only target and the baselines have no source: every cell is black-box
+    assert robust.loc[("-", "noise"), "probe-side"] == pytest.approx(table.loc[("-", "noise"), ("mobileface", "Top-1")])
