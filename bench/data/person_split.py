@@ -8,7 +8,6 @@ so a large folder is not aligned in full.
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 from pathlib import Path
@@ -17,7 +16,8 @@ from ..errors import BenchError
 from ..paths import splits_dir
 from .prepare import prepare
 from .readers import FolderPerIdentity
-from .splits import SPLIT_NAMES, Row, Split
+from ..atomic import atomic_write
+from .splits import SPLIT_NAMES, Row, Split, write_split_csv
 
 USABLE = ("ok",)  # grayscale photos are kept for verification, never protected (as in the built-in splits)
 
@@ -72,12 +72,6 @@ def write_person_split(split: Split, report: dict, folder: Path | None = None, o
     path = folder / f"{split.name}.csv"
     if path.exists() and not overwrite:
         raise BenchError(f"split {split.name!r} exists ({path}); pass --overwrite to replace it (its cells then stop matching)")
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(["dataset", "identity", "role", "file"])
-        w.writerows([[r.dataset, r.identity, r.role, r.file] for r in split.rows])
-    tmp.replace(path)
-    path.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    write_split_csv(split, path)
+    atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
     return path

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_write
 from ..errors import BenchError
 from ..paths import reports_dir
 from .align import CANONICAL, Aligner
@@ -115,15 +116,15 @@ class PreparedDataset:
 
     def write_report(self, path: Path | None = None) -> Path:
         path = path or reports_dir() / "data" / f"{self.name}-failures.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        # backslashreplace: a report is never lost to one odd character (names are escaped already)
-        with open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
-            w = csv.writer(f)
-            w.writerow(["path", "reason", "detail"])
-            for fl in self.failures():
-                w.writerow([fl.path, fl.reason, fl.detail])
-        tmp.replace(path)
+        def write(tmp: Path) -> None:
+            # backslashreplace: a report is never lost to one odd character (names are escaped already)
+            with open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
+                w = csv.writer(f)
+                w.writerow(["path", "reason", "detail"])
+                for fl in self.failures():
+                    w.writerow([fl.path, fl.reason, fl.detail])
+
+        atomic_write(path, write)
         return path
 
 

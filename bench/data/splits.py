@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
+from ..atomic import atomic_write
 from ..errors import BenchError
 from ..paths import splits_dir
 from .readers import ImageRecord
@@ -109,16 +110,23 @@ def make_splits(lfw_usable: list[ImageRecord], train_usable: list[ImageRecord], 
     return {name: Split(name, rows) for name, rows in splits.items()}
 
 
-def write_splits(splits: dict[str, Split], seed: int, aligner_version: str, folder: Path | None = None) -> Path:
-    folder = folder or splits_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    for split in splits.values():
-        tmp = folder / f"{split.name}.csv.tmp"
+def write_split_csv(split: Split, path: Path) -> Path:
+    """One split file (dataset, identity, role, file), written atomically."""
+    def write(tmp: Path) -> None:
         with open(tmp, "w", newline="") as f:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(["dataset", "identity", "role", "file"])
             w.writerows([[r.dataset, r.identity, r.role, r.file] for r in split.rows])
-        tmp.replace(folder / f"{split.name}.csv")
+
+    atomic_write(path, write)
+    return path
+
+
+def write_splits(splits: dict[str, Split], seed: int, aligner_version: str, folder: Path | None = None) -> Path:
+    folder = folder or splits_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in splits.values():
+        write_split_csv(split, folder / f"{split.name}.csv")
     manifest = {
         "generator_version": GENERATOR_VERSION,
         "seed": seed,

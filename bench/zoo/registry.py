@@ -8,6 +8,7 @@ from typing import Callable
 
 import torch
 
+from ..atomic import atomic_write
 from ..registry import Registry
 from .base import ModelCard, Recognizer
 
@@ -52,8 +53,5 @@ def load_metadata(name: str) -> dict:
 
 
 def save_metadata(name: str, data: dict) -> None:
-    METADATA_DIR.mkdir(parents=True, exist_ok=True)
-    path = METADATA_DIR / f"{name}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    atomic_write(METADATA_DIR / f"{name}.json", lambda tmp: tmp.write_text(text))

@@ -57,6 +57,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..atomic import atomic_write
 from ..errors import BenchError
 from .base import CANONICAL_SIZE, ModelCard, Recognizer
 from .checkpoints import load_state_dict_file, load_strict
@@ -373,10 +374,8 @@ def read_user_models(file: Path | None = None) -> dict[str, dict]:
 
 def write_user_models(models: Mapping[str, dict], file: Path | None = None) -> Path:
     file = Path(file) if file else user_models_file()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"version": FILE_VERSION, "models": dict(sorted(models.items()))}, indent=2) + "\n")
-    tmp.replace(file)  # atomic: a crash never leaves half a registry
+    text = json.dumps({"version": FILE_VERSION, "models": dict(sorted(models.items()))}, indent=2) + "\n"
+    atomic_write(file, lambda tmp: tmp.write_text(text))  # a crash never leaves half a registry
     return file
 
 
