@@ -21,6 +21,7 @@ class CleanGallery:
     index: SearchIndex  # the distractors
     distractors: np.ndarray  # M x D
     people: dict[str, np.ndarray]  # identity -> T x D
+    distractor_ids: tuple[str, ...] | None = None  # identity of each distractor row (None: unknown)
 
     def people_matrix(self) -> np.ndarray:
         return np.concatenate([self.people[i] for i in sorted(self.people)])
@@ -43,7 +44,8 @@ class TargetEvaluator:
             flat = [f for i in self.identities for f in self.people.files(i, "test")]
             test = clean_features(self.model, self.faces.source(self.people.dataset), flat, self.batch_size, self.progress)
             self._clean = CleanGallery(self.target, make_index(self.backend, distractors), distractors,
-                                       self._by_identity(test, {i: len(self.people.files(i, "test")) for i in self.identities}))
+                                       self._by_identity(test, {i: len(self.people.files(i, "test")) for i in self.identities}),
+                                       tuple(r.identity for r in gallery.rows))  # all_files() order
         return self._clean
 
     def _by_identity(self, flat: np.ndarray, counts: dict[str, int]) -> dict[str, np.ndarray]:

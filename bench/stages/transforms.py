@@ -1,8 +1,11 @@
-"""What happens to a protected photo between saving it and a recognizer seeing it (JPEG, resizing).
+"""What happens to a protected photo between saving it and a recognizer seeing it: JPEG, resizing,
+blur, median filtering, bit-depth reduction (the usual "does the cloak survive" distortions).
 
-A transform maps uint8 ``N x 112 x 112 x 3`` faces to the same shape. A chain is written
-``jpeg:75+resize:0.5`` (name, then its one parameter); its spec string is part of every cell key, so
-each chain gets its own rows. Plugins register with :func:`register_transform`.
+A transform maps uint8 ``N x 112 x 112 x 3`` faces to the same shape, deterministically (no random
+state: the same photo always gives the same output). A chain is written ``jpeg:75+resize:0.5``
+(name, then its one parameter); its spec string is part of every cell key, so each chain gets its own
+rows. Parameters that would leave the photo unchanged (``blur:0``, ``median:1``, ``bits:8``) are
+refused: write no transform instead. Plugins register with :func:`register_transform`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import io
 from dataclasses import dataclass
 from typing import Callable
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -76,6 +80,41 @@ def resize(faces: np.ndarray, scale: float) -> np.ndarray:
         return small.resize((w, h), Image.BILINEAR)
 
     return _each(faces, down_up)
+
+
+def _is_int(v: float) -> bool:
+    return float(v).is_integer()
+
+
+BLUR_MAX_SIGMA = 20.0  # beyond this a 112 px face is one colour; the kernel would outgrow the crop
+
+
+@register_transform("blur", f"a Gaussian sigma in pixels, > 0 and at most {BLUR_MAX_SIGMA:g}",
+                    lambda s: 0 < s <= BLUR_MAX_SIGMA)
+def blur(faces: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur with standard deviation ``sigma`` px (OpenCV, kernel 2*ceil(3 sigma)+1 wide, so
+    +-3 sigma is covered; mirrored border without repeating the edge pixel, BORDER_REFLECT_101)."""
+    size = 2 * int(np.ceil(3 * sigma)) + 1
+    return np.stack([cv2.GaussianBlur(np.ascontiguousarray(f), (size, size), sigmaX=sigma, sigmaY=sigma,
+                                      borderType=cv2.BORDER_REFLECT_101) for f in faces]) if len(faces) else faces
+
+
+@register_transform("median", "an odd median-filter size from 3 to 9 (pixels)",
+                    lambda k: _is_int(k) and 3 <= k <= 9 and int(k) % 2 == 1)
+def median(faces: np.ndarray, size: float) -> np.ndarray:
+    """Median filter over a ``size`` x ``size`` window, each channel on its own (OpenCV; replicated border)."""
+    return np.stack([cv2.medianBlur(np.ascontiguousarray(f), int(size)) for f in faces]) if len(faces) else faces
+
+
+@register_transform("bits", "a bit depth from 1 to 7 (an integer; 8 would change nothing)",
+                    lambda b: _is_int(b) and 1 <= b <= 7)
+def bits(faces: np.ndarray, depth: float) -> np.ndarray:
+    """Colour-depth reduction to ``depth`` bits per channel as feature squeezing does (Xu et al., NDSS
+    2018): 2^depth evenly spaced levels spanning 0-255 (black and white stay), each value rounded to the
+    nearest level (``round(x / 255 * L) * 255 / L``, L = 2^depth - 1, halves to even), back in uint8."""
+    levels = 2 ** int(depth) - 1
+    q = np.rint(faces.astype(np.float64) * (levels / 255.0))
+    return np.rint(q * (255.0 / levels)).astype(np.uint8)
 
 
 @dataclass(frozen=True)
