@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from .cli_cloak import cloak, verify_cloak
 from .cli_data import data
 from .cli_output import echo_json  # noqa: F401 (kept importable as bench.cli.echo_json)
 from .cli_regress import regress
@@ -31,7 +32,7 @@ def main() -> None:
     """Benchmark person-specific face-privacy masks under 1:N face identification."""
 
 
-for command in (data, zoo, run, report, list_methods, train, regress):
+for command in (data, zoo, run, report, list_methods, train, regress, cloak, verify_cloak):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,553 @@
+"""``bench cloak``: protect a person's own folder of photos, and measure offline how well it protects.
+
+The photos of PHOTOS_DIR (directly in it, not in subfolders) are read upright (EXIF orientation
+applied, colour profile converted to sRGB), their faces found and aligned by our aligner, one person
+mask crafted from up to ``max_inference`` of the aligned crops (person methods; image methods craft
+one per photo, universal methods use theirs), warped back into every full-resolution photo
+(:mod:`bench.pipeline`) and saved to ``--out`` as PNG or JPEG, with no metadata of the originals.
+
+Every file gets a status and one line: ``protected``, or why not (``unreadable``, ``too small``,
+``too large``, ``no face``, ``several faces``). A photo with several faces is refused by default (its
+protected copy would leave the other faces, and possibly the person, unprotected: crop it to one face
+and run again), or with ``multi_face="main"`` only the face our aligner (and so the attacker) takes, the
+one nearest the centre, is protected and the report says how many faces stayed unprotected. Nothing is
+skipped silently and nothing is written for a photo that was not protected.
+
+Protection is measured offline, per zoo model (target), as the benchmark's probe-side protocol does:
+the attacker re-detects and re-aligns each *saved* protected photo and searches it among a sample of
+the LFW distractors (committed split ``distractors``) plus the person's *other clean* photos; the
+report gives the Top-1/Top-5 identification rate of clean photos (no protection), of protected
+crops (the benchmark's crop-level number) and of the protected, saved, re-aligned photos (what a
+person really gets), and the linkability rate (a protected photo found among the person's other
+protected photos). Protection rate = 1 - identification rate.
+
+EXIF and other metadata are never printed or copied: logs and reports name files and give fixed
+phrases only ("EXIF orientation 6 applied", "metadata not copied").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .atomic import atomic_write
+from .budget import DEFAULT_BUDGET, protect, scale_to_budget
+from .data.images import BadImage
+from .data.readers import printable_name
+from .errors import BenchError
+from .pipeline import (
+    DEFAULT_JPEG_QUALITY, FORMATS, attacker_crop, attacker_location, default_aligner, locate_face, mask_offset, photo_quality,
+    protect_photo, read_photo,
+)
+from .pipeline.io import encode_photo
+
+REPORT_JSON, REPORT_MD, FIGURE = "report.json", "report.md", "before_after.png"
+REPORT_VERSION = 1
+DEFAULT_GALLERY_SIZE = 2000
+MAX_INFERENCE = 10
+KS = (1, 5)
+
+
+@dataclass
+class PhotoResult:
+    name: str  # printable file name inside PHOTOS_DIR
+    status: str  # protected | unreadable | too small | too large | no face | several faces | not a file
+    detail: str = ""
+    output: str = ""  # file name inside --out
+    size: list[int] = field(default_factory=list)  # width, height (upright)
+    notes: list[str] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    sha256: str = ""  # of the output file
+    used_for_mask: bool = False
+
+    def line(self) -> str:
+        if self.status == "protected":
+            m = self.metrics
+            extra = f"; {'; '.join(self.notes)}" if self.notes else ""
+            return (f"{self.name} -> {self.output}: protected ({self.size[0]}x{self.size[1]}, SSIM {m['ssim_photo']:.4f}, "
+                    f"PSNR {m['psnr_photo']:.1f} dB, re-detected: {'yes' if m.get('redetected') else 'NO'}){extra}")
+        why = f" ({self.detail})" if self.detail else ""
+        return f"{self.name}: NOT protected, {self.status}{why}; nothing written"
+
+
+# --- the person's photos ---------------------------------------------------------------------------------
+
+@dataclass
+class _Photo:
+    result: PhotoResult
+    pixels: np.ndarray | None = None
+    location: object = None
+
+
+def _output_names(names: list[str], ext: str) -> dict[str, str]:
+    """photo name -> output name (stem + extension), unique: 'a.jpg' and 'a.png' become 'a.png' and 'a_png.png'."""
+    out, taken = {}, {REPORT_JSON, REPORT_MD, FIGURE}
+    for name in names:
+        stem, suffix = (name.rsplit(".", 1) + [""])[:2] if "." in name[1:] else (name, "")
+        stem = printable_name(stem).replace("\\", "_").replace("/", "_") or "photo"
+        cand = stem + ext
+        if cand in taken:
+            cand = f"{stem}_{printable_name(suffix).lower() or 'x'}{ext}"
+        i = 2
+        base = cand[: -len(ext)]
+        while cand in taken:
+            cand, i = f"{base}_{i}{ext}", i + 1
+        taken.add(cand)
+        out[name] = cand
+    return out
+
+
+def read_folder(folder: Path, aligner, multi_face: str, echo: Callable[[str], None]) -> list[_Photo]:
+    """Every entry of ``folder`` (sorted): read, upright, face located; bad ones get their status and a line."""
+    photos = []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        name = printable_name(entry.name)
+        res = PhotoResult(name, "protected")
+        if not entry.is_file():
+            res.status, res.detail = "not a file", "a folder or special file: only the photos directly in PHOTOS_DIR are read"
+            photos.append(_Photo(res))
+            echo(res.line())
+            continue
+        try:
+            loaded = read_photo(entry.read_bytes(), name)
+            res.notes += loaded.notes
+            if loaded.grayscale:
+                res.notes.append("grayscale photo: the colour mask adds faint colour")
+            h, w = loaded.pixels.shape[:2]
+            res.size = [w, h]
+            loc = locate_face(loaded.pixels, aligner, multi_face)
+            if loc.others:
+                res.notes.append(f"{len(loc.others)} other face(s) left unprotected (only the face nearest the centre is protected)")
+            photos.append(_Photo(res, loaded.pixels, loc))
+        except BadImage as exc:
+            res.status, res.detail = exc.reason, exc.detail
+            if exc.reason == "several faces":
+                res.detail += "; crop it to your face, or --multi-face main protects only the face nearest the centre"
+            photos.append(_Photo(res))
+            echo(res.line())
+        except OSError as exc:
+            res.status, res.detail = "unreadable", f"cannot read the file ({type(exc).__name__})"
+            photos.append(_Photo(res))
+            echo(res.line())
+    return photos
+
+
+# --- masks ---------------------------------------------------------------------------------------------------
+
+def check_method(method: str, source: str | None, params: dict | None = None):
+    """The method object and the source to use ('-' when it needs none); checks checkpoints first."""
+    from methods import create_method
+
+    algo = create_method(method, **(params or {}))
+    if not algo.needs_surrogate:
+        return algo, "-"
+    if not source or source == "-":
+        raise BenchError(f"method {method!r} needs a surrogate recognizer: give --source")
+    algo.config(source)  # generator methods: a missing checkpoint is an error naming `bench train ...`
+    return algo, source
+
+
+def craft_masks(algo, source: str, crops: np.ndarray, seed: int = 0, max_inference: int = MAX_INFERENCE,
+                models: dict | None = None) -> tuple[list[torch.Tensor], int]:
+    """One canonical mask per crop (the person mask repeated, for person/baseline/universal methods), and
+    how many crops it was crafted from."""
+    from .zoo import create_recognizer
+    from .zoo.base import to_canonical
+
+    models = models if models is not None else {}
+    surrogates = [] if source == "-" else [models.setdefault(s, create_recognizer(s)) for s in source.split("+")]
+    faces = to_canonical(torch.from_numpy(np.ascontiguousarray(crops)))
+    if algo.kind == "image":
+        masks = algo.craft(faces, surrogates, seed=seed).float()
+        return list(masks), len(crops)
+    used = faces[:1] if algo.kind == "universal" else faces[:max_inference]
+    mask = algo.craft(used, surrogates, seed=seed).float()
+    return [mask] * len(crops), len(used)
+
+
+# --- protection, measured offline ----------------------------------------------------------------------------
+
+def identification_rates(index, probes: list[np.ndarray | None], gallery: np.ndarray, ks=KS) -> dict:
+    """Probe-side 1:N identification: probe i (None: the attacker found no face, never identified) against
+    gallery photo j != i among the distractors in ``index``; identified at rank k when fewer than k
+    distractors score above the true match (ties go to the true match, as bench.protocol)."""
+    t = len(gallery)
+    pairs = t * (t - 1)
+    hits = {k: 0 for k in ks}
+    rows = [i for i, p in enumerate(probes) if p is not None]
+    if rows and pairs:
+        top, _ = index.topk(np.stack([probes[i] for i in rows]).astype(np.float32), max(ks))
+        g = gallery.astype(np.float64)
+        for r, i in enumerate(rows):
+            sims = g @ np.asarray(probes[i], np.float64)
+            others = np.arange(t) != i
+            for k in ks:
+                thr = top[r, k - 1] if index.size >= k else -np.inf
+                hits[k] += int(((sims >= thr) & others).sum())
+    return {"pairs": pairs, **{f"top{k}": (hits[k] / pairs if pairs else None) for k in ks}}
+
+
+def distractor_files(gallery_size: int, seed: int = 0) -> list[str]:
+    from .data.splits import load_split
+
+    files = sorted(load_split("distractors").all_files("gallery"))
+    if gallery_size >= len(files):
+        return files
+    return sorted(random.Random(seed).sample(files, gallery_size))
+
+
+def network_of(name: str) -> str:
+    from .zoo import card_of
+
+    return card_of(name).extra.get("network", name)
+
+
+def resolve_targets(targets: str) -> list[str]:
+    from .zoo import card_of, recognizer_names
+
+    names = recognizer_names() if targets in ("all", "") else [t.strip() for t in targets.split(",") if t.strip()]
+    for n in names:
+        card_of(n)  # unknown names: an error listing the known ones
+    return names
+
+
+def measure_protection(clean_crops: np.ndarray, crop_level: np.ndarray, attacker: list[np.ndarray | None],
+                       targets: list[str], gallery_size: int, white_box: set[str], models: dict | None = None,
+                       progress: bool = False, echo: Callable[[str], None] = print, crop_label: str = "protected crop") -> dict:
+    """Per target: identification rates of clean photos, protected crops (``crop_level``: uint8 N x 112 x 112 x 3)
+    and re-aligned protected photos (``attacker``: the attacker's crops, None where it found no face)."""
+    from .features import FaceSource, clean_features, embed_uint8
+    from .search import make_index
+    from .zoo import create_recognizer
+
+    models = models if models is not None else {}
+    files = distractor_files(gallery_size)
+    source = FaceSource("lfw", files, progress=progress)
+    out = {"gallery": {"split": "distractors", "size": len(files), "seed": 0}, "crop": crop_label, "targets": {}}
+    found = [i for i, c in enumerate(attacker) if c is not None]
+    for target in targets:
+        start = time.perf_counter()
+        model = models.setdefault(target, create_recognizer(target))
+        index = make_index("torch", clean_features(model, source, files, progress=progress))
+        clean = embed_uint8(model, clean_crops)
+        prot_crop = embed_uint8(model, crop_level)
+        seen = embed_uint8(model, np.stack([attacker[i] for i in found])) if found else np.empty((0, clean.shape[1]))
+        probes: list[np.ndarray | None] = [None] * len(attacker)
+        for r, i in enumerate(found):
+            probes[i] = seen[r]
+        row = {
+            "white_box": network_of(target) in white_box,
+            "clean": identification_rates(index, list(clean), clean),
+            "crop": identification_rates(index, list(prot_crop), clean),
+            "photo": identification_rates(index, probes, clean),
+            "linkability": identification_rates(index, list(seen), seen) if len(found) >= 2 else None,
+            "not_redetected": len(attacker) - len(found),
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+        row["protection_top1"] = None if row["photo"]["top1"] is None else 1.0 - row["photo"]["top1"]
+        out["targets"][target] = row
+        echo(_target_line(target, row, crop_label))
+    return out
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _target_line(target: str, row: dict, crop_label: str = "protected crop") -> str:
+    wb = " (white-box)" if row["white_box"] else ""
+    return (f"{target}{wb}: Top-1 identified clean {_pct(row['clean']['top1'])}, {crop_label} {_pct(row['crop']['top1'])}, "
+            f"protected photo {_pct(row['photo']['top1'])} -> protection {_pct(row['protection_top1'])}")
+
+
+# --- the command ---------------------------------------------------------------------------------------------
+
+def cloak_folder(photos_dir, out_dir, *, method: str = "advcloak-convex", source: str | None = "mobileface",
+                 budget: float = DEFAULT_BUDGET, fmt: str = "png", quality: int = DEFAULT_JPEG_QUALITY,
+                 targets: str = "all", gallery_size: int = DEFAULT_GALLERY_SIZE, multi_face: str = "refuse",
+                 params: dict | None = None, seed: int = 0, max_inference: int = MAX_INFERENCE, figure: bool = False,
+                 echo: Callable[[str], None] = print, progress: bool = False) -> dict:
+    """Protect every photo of ``photos_dir`` into ``out_dir``; write report.json and report.md there."""
+    photos_dir, out_dir = Path(photos_dir), Path(out_dir)
+    if not photos_dir.is_dir():
+        raise BenchError(f"{photos_dir} is not a folder")
+    if out_dir.resolve() == photos_dir.resolve():
+        raise BenchError("--out must not be the photos folder itself (the originals would be overwritten)")
+    if fmt not in FORMATS:
+        raise BenchError(f"--format must be one of {', '.join(FORMATS)}")
+    if not budget > 0:
+        raise BenchError("--budget must be > 0")
+    algo, source = check_method(method, source, params)
+    target_names = resolve_targets(targets) if gallery_size > 0 else []
+    models: dict = {}
+    aligner = default_aligner()
+
+    photos = read_folder(photos_dir, aligner, multi_face, echo)
+    good = [p for p in photos if p.pixels is not None]
+    if not good:
+        raise BenchError(f"no photo in {photos_dir} has a usable face: nothing to protect (see the lines above)")
+    crops = np.stack([p.location.crop for p in good])
+    start = time.perf_counter()
+    masks, n_used = craft_masks(algo, source, crops, seed, max_inference, models)
+    craft_seconds = time.perf_counter() - start
+    for p in good[:n_used] if algo.kind in ("person", "baseline") else []:
+        p.result.used_for_mask = True
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = _output_names([p.result.name for p in good], FORMATS[fmt])
+    attacker: list[np.ndarray | None] = []
+    scaled = [scale_to_budget(m.double(), budget) for m in masks]
+    for p, mask in zip(good, scaled):
+        protected, info = protect_photo(p.pixels, mask, None, location=p.location)
+        data = encode_photo(protected, fmt, quality)
+        atomic_write(out_dir / names[p.result.name], lambda tmp, d=data: tmp.write_bytes(d))
+        saved = read_photo(data).pixels  # what was written, as anyone reading it gets it
+        seen = attacker_location(saved, aligner)
+        crop = None if seen is None else seen.crop
+        attacker.append(crop)
+        info.update({f"saved_{k}": v for k, v in photo_quality(p.pixels, saved, tuple(info["region"])).items()})
+        metrics = {"ssim_photo": info["saved_ssim_photo"], "psnr_photo": info["saved_psnr_photo"],
+                   "ssim_face": info.get("saved_ssim_face"), "redetected": crop is not None,
+                   "l2_crop": info["l2_crop"], "l2_photo_expected": info["l2_photo_expected"],
+                   "l2_photo": float(np.sqrt(((saved.astype(np.float64) - p.pixels) ** 2).sum())),
+                   "scale": info["scale"], "region": info["region"], "detector": info["detector"],
+                   "changed_pixels": int((saved != p.pixels).any(axis=2).sum()),
+                   # where the attacker's re-alignment puts the mask, crop px from where it was made (detector jitter)
+                   "attacker_offset_px": None if seen is None else round(mask_offset(p.location.matrix, seen.matrix)[0], 3)}
+        p.result.output, p.result.metrics = names[p.result.name], metrics
+        p.result.sha256 = hashlib.sha256(data).hexdigest()
+        echo(p.result.line())
+
+    report = {
+        "version": REPORT_VERSION,
+        "photos_dir": str(photos_dir.resolve()),
+        "method": method, "method_config": _jsonable(algo.config(source)), "kind": algo.kind, "source": source,
+        "budget": float(budget), "format": fmt, "quality": int(quality) if fmt == "jpeg" else None,
+        "multi_face": multi_face, "seed": seed, "mask_from": n_used, "craft_seconds": round(craft_seconds, 2),
+        "counts": _counts(photos),
+        "photos": [asdict(p.result) for p in photos],
+        "protection": None,
+        "protection_note": "",
+    }
+    if len(good) < 2:
+        report["protection_note"] = "not measured: it needs at least 2 protected photos (one is the probe, another the gallery photo)"
+    elif gallery_size <= 0:
+        report["protection_note"] = "not measured (--gallery-size 0)"
+    else:
+        crop_level = protect(crops, torch.stack(scaled).float())
+        white_box = {network_of(s) for s in algo.trained_against(source)}
+        try:
+            report["protection"] = measure_protection(crops, crop_level, attacker, target_names, gallery_size, white_box,
+                                                      models, progress, echo)
+        except BenchError as exc:  # e.g. no shared LFW copy here: the photos are protected, the report says why
+            report["protection_note"] = f"not measured: {exc}"
+    if report["protection_note"]:
+        echo(f"protection {report['protection_note']}")
+    write_report(out_dir, report)
+    if figure:
+        n = min(4, len(good))
+        before_after_figure([p.pixels for p in good[:n]], [read_photo((out_dir / p.result.output).read_bytes()).pixels
+                                                            for p in good[:n]],
+                            out_dir / FIGURE, [p.result.name for p in good[:n]])
+    return report
+
+
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _counts(photos: list[_Photo]) -> dict:
+    counts: dict[str, int] = {}
+    for p in photos:
+        counts[p.result.status] = counts.get(p.result.status, 0) + 1
+    return counts
+
+
+def write_report(out_dir: Path, report: dict, stem: str = "report") -> None:
+    atomic_write(out_dir / f"{stem}.json", lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
+    atomic_write(out_dir / f"{stem}.md", lambda tmp: tmp.write_text(report_markdown(report)))
+
+
+def report_markdown(report: dict) -> str:
+    lines = [f"# Cloak report", "",
+             f"Method `{report['method']}` (source `{report['source']}`, {report['kind']} mask from "
+             f"{report['mask_from']} photo(s)), L2 budget {report['budget']:g} on the 112x112 face crop, saved as "
+             f"{report['format'].upper()}{' q' + str(report['quality']) if report.get('quality') else ''}. "
+             "On the full photo the L2 is about budget / scale (scale: crop pixels per photo pixel); only the face "
+             "region changes. No metadata of the originals is copied.", "",
+             "These report files name your photos and hold measurements only; they are not meant to be published "
+             "with the photos.", "",
+             "## Photos", "",
+             "| photo | status | output | size | SSIM photo | SSIM face | PSNR dB | L2 photo | scale | re-detected | notes |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in report["photos"]:
+        m = r.get("metrics") or {}
+        if r["status"] == "protected":
+            cells = [r["name"], "protected", r["output"], f"{r['size'][0]}x{r['size'][1]}", f"{m['ssim_photo']:.4f}",
+                     "-" if m.get("ssim_face") is None else f"{m['ssim_face']:.4f}", f"{m['psnr_photo']:.1f}",
+                     f"{m['l2_photo']:.0f}", f"{m['scale']:.3f}", "yes" if m["redetected"] else "**no**",
+                     "; ".join(r["notes"] + (["mask crafted from it"] if r.get("used_for_mask") else []))]
+        else:
+            cells = [r["name"], f"**not protected: {r['status']}**", "-", "-", "-", "-", "-", "-", "-", "-", r["detail"]]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "## Protection (offline, probe-side 1:N)", ""]
+    prot = report.get("protection")
+    if not prot:
+        lines.append(f"Protection {report.get('protection_note') or 'not measured'}.")
+    else:
+        g = prot["gallery"]
+        lines += [f"Each protected photo, re-detected and re-aligned from the saved file, is searched among {g['size']} "
+                  "LFW distractors (split `distractors`) plus one of your *other clean* photos; identified = that clean "
+                  "photo ranks first (Top-1) or in the first five (Top-5). Protection = 1 - identification. *Linkability*: "
+                  "the same with your other *protected* photos as the gallery (can they be matched to each other).", "",
+                  "| target | clean Top-1 | protected crop Top-1 | protected photo Top-1 | protection Top-1 | "
+                  "protected photo Top-5 | linkability Top-1 | not re-detected | pairs |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for t, row in prot["targets"].items():
+            link = row["linkability"]["top1"] if row.get("linkability") else None
+            lines.append(f"| {t}{' (white-box)' if row['white_box'] else ''} | {_pct(row['clean']['top1'])} | "
+                         f"{_pct(row['crop']['top1'])} | {_pct(row['photo']['top1'])} | {_pct(row['protection_top1'])} | "
+                         f"{_pct(row['photo']['top5'])} | {_pct(link)} | {row['not_redetected']} | {row['photo']['pairs']} |")
+    return "\n".join(lines) + "\n"
+
+
+# --- verify-cloak --------------------------------------------------------------------------------------------
+
+def verify_cloak(out_dir, *, originals=None, targets: str | None = None, gallery_size: int | None = None,
+                 echo: Callable[[str], None] = print, progress: bool = False) -> dict:
+    """Re-check a cloaked folder: every output listed in its report exists, is the file written (sha256),
+    still shows a face to the attacker; with the originals (``originals``, else the folder the report
+    names, when it still exists) also re-measure SSIM/PSNR and the protection. Writes verify.json/.md."""
+    out_dir = Path(out_dir)
+    path = out_dir / REPORT_JSON
+    if not path.exists():
+        raise BenchError(f"{path} not found: is {out_dir} a folder written by `bench cloak`?")
+    try:
+        report = json.loads(path.read_text())
+        listed = report["photos"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise BenchError(f"{path} is not a cloak report ({exc})") from None
+    orig_dir = Path(originals) if originals else Path(report.get("photos_dir", ""))
+    have_originals = bool(str(orig_dir)) and orig_dir.is_dir()
+    aligner = default_aligner()
+    problems, checked, attacker, clean_crops, pairs = [], [], [], [], []
+    for r in listed:
+        if r.get("status") != "protected":
+            continue
+        out_path = out_dir / r["output"]
+        entry = {"name": r["name"], "output": r["output"]}
+        if not out_path.is_file():
+            problems.append(f"{r['output']}: missing")
+            echo(problems[-1])
+            continue
+        data = out_path.read_bytes()
+        entry["unchanged"] = hashlib.sha256(data).hexdigest() == r.get("sha256")
+        if not entry["unchanged"]:
+            problems.append(f"{r['output']}: changed since `bench cloak` wrote it (sha256 differs)")
+            echo(problems[-1])
+        try:
+            saved = read_photo(data, r["output"]).pixels
+        except BadImage as exc:
+            problems.append(f"{r['output']}: {exc.reason} ({exc.detail})")
+            echo(problems[-1])
+            continue
+        crop = attacker_crop(saved, aligner)
+        entry["redetected"] = crop is not None
+        if have_originals and (orig_dir / r["name"]).is_file():
+            try:
+                orig = read_photo((orig_dir / r["name"]).read_bytes()).pixels
+                if orig.shape == saved.shape:
+                    q = photo_quality(orig, saved, tuple(r["metrics"]["region"]))
+                    entry.update(q)
+                    before = r["metrics"]["ssim_photo"]
+                    if abs(q["ssim_photo"] - before) > 1e-6:
+                        problems.append(f"{r['output']}: SSIM now {q['ssim_photo']:.4f}, report says {before:.4f}")
+                        echo(problems[-1])
+                    loc = locate_face(orig, aligner, report.get("multi_face", "refuse"))
+                    clean_crops.append(loc.crop)
+                    attacker.append(crop)
+                    pairs.append(r["name"])
+                else:
+                    problems.append(f"{r['output']}: size differs from the original {r['name']}")
+                    echo(problems[-1])
+            except BadImage as exc:
+                problems.append(f"original {r['name']}: {exc.reason}")
+                echo(problems[-1])
+        checked.append(entry)
+        echo(f"{r['output']}: {'ok' if entry.get('unchanged') else 'CHANGED'}, re-detected: "
+             f"{'yes' if entry['redetected'] else 'NO'}"
+             + (f", SSIM {entry['ssim_photo']:.4f}" if "ssim_photo" in entry else ""))
+    result = {"report": str(path), "checked": checked, "problems": problems, "originals": have_originals,
+              "protection": None}
+    if not have_originals:
+        echo("originals not available (give --originals): SSIM/PSNR and protection not re-measured")
+    elif len(clean_crops) >= 2:
+        size = gallery_size if gallery_size is not None else ((report.get("protection") or {}).get("gallery", {}).get("size")
+                                                             or DEFAULT_GALLERY_SIZE)
+        if size > 0:
+            algo, source = check_method(report["method"], report["source"])
+            white_box = {network_of(s) for s in algo.trained_against(source)}
+            crops = np.stack(clean_crops)
+            # crop-level: the clean crop plus what the saved file holds there (re-aligned at the clean landmarks)
+            result["protection"] = measure_protection(crops, _crop_level(orig_dir, out_dir, listed, pairs, aligner, report),
+                                                      attacker, resolve_targets(targets or "all"), size, white_box,
+                                                      None, progress, echo, "saved photo cut at the clean geometry")
+    write_report_verify(out_dir, result)
+    return result
+
+
+def _crop_level(orig_dir: Path, out_dir: Path, listed: list[dict], names: list[str], aligner, report) -> np.ndarray:
+    """The saved protected photos cut at the *clean* photo's face geometry (no re-detection)."""
+    import cv2
+
+    by_name = {r["name"]: r for r in listed}
+    out = []
+    for n in names:
+        orig = read_photo((orig_dir / n).read_bytes()).pixels
+        saved = read_photo((out_dir / by_name[n]["output"]).read_bytes()).pixels
+        loc = locate_face(orig, aligner, report.get("multi_face", "refuse"))
+        out.append(cv2.warpAffine(saved, loc.matrix, (112, 112), flags=cv2.INTER_LINEAR, borderValue=0))
+    return np.stack(out)
+
+
+def write_report_verify(out_dir: Path, result: dict) -> None:
+    atomic_write(out_dir / "verify.json", lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
+
+
+# --- figure ----------------------------------------------------------------------------------------------------
+
+def before_after_figure(originals: list[np.ndarray], protected: list[np.ndarray], path, names: list[str] | None = None,
+                        amplify: float = 10.0) -> Path:
+    """A grid, one row per photo: original, protected, |difference| x ``amplify`` (mid-grey = 0 is not used:
+    black = unchanged). Written as PNG to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    n = len(originals)
+    if n == 0 or len(protected) != n:
+        raise BenchError("before_after_figure needs as many protected photos as originals (at least one)")
+    fig, axes = plt.subplots(n, 3, figsize=(9, 3 * n), squeeze=False)
+    for i, (a, b) in enumerate(zip(originals, protected)):
+        diff = np.clip(np.abs(b.astype(np.float64) - a.astype(np.float64)) * amplify, 0, 255).astype(np.uint8)
+        for j, (img, title) in enumerate([(a, "original"), (b, "protected"), (diff, f"|difference| x{amplify:g}")]):
+            ax = axes[i, j]
+            ax.imshow(img)
+            ax.set_xticks([]); ax.set_yticks([])
+            label = title if not names else (f"{names[i]}: {title}" if j == 0 else title)
+            ax.set_title(label, fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
