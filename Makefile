@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 METHODS ?= none,noise,fi-uap,opom-center,opom-affine,opom-convex
 # the generator methods run from the sources they have shipped checkpoints for (methods/weights/)
 GENERATORS ?= advcloak,advcloak-center,advcloak-affine,advcloak-convex,advfaces-plus,advfaces,gap
-GENERATOR_SOURCES ?= dlib-resnet,mobileface
+GENERATOR_SOURCES ?= dlib-resnet,hse-faceres,mobileface
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
