@@ -58,7 +58,7 @@ def _pyplot():
     return plt, sns
 
 
-def save(fig, out: Path, name: str, caption: str, command: str) -> Figure:
+def save(fig, out: Path, name: str, caption: str, command: str, dpi: int = 110) -> Figure:
     """Write ``fig`` as ``out/name.png`` and ``.pdf``, the caption and command in the picture and metadata."""
     import matplotlib.pyplot as plt
 
@@ -66,7 +66,7 @@ def save(fig, out: Path, name: str, caption: str, command: str) -> Figure:
     fig.text(0.005, 0.003, f"made by: {command}", fontsize=6, color="0.4", ha="left", va="bottom")
     made = f"made by: {command}"
     png, pdf = out / f"{name}.png", out / f"{name}.pdf"
-    fig.savefig(png, dpi=110, metadata={"Title": name, "Description": f"{caption} {made}", "Software": command,
+    fig.savefig(png, dpi=dpi, metadata={"Title": name, "Description": f"{caption} {made}", "Software": command,
                                         "Comment": made})
     fig.savefig(pdf, metadata={"Title": name, "Subject": f"{caption} {made}", "Keywords": made, "Creator": command})
     plt.close(fig)
@@ -432,7 +432,8 @@ def mask_grid(store, split: str, methods: list[str] | None = None, source: str |
         caption = (f"{split}, source {src}: clean test photo, its mask scaled to L2 {budget:g} and shown amplified "
                    f"around grey, and the protected photo, for {', '.join(grid.people)}; masks as stored by bench run "
                    f"(seed {seeds}{', ' + '/'.join(map(str, n_inf)) + ' inference photos' if n_inf else ''}).")
-        made.append(save(fig, out, f"masks-{split}-{_slug(src)}", caption, command))
+        # photo grids: 60 dpi keeps a 9-method grid near 1 MB (the PDF holds the full-resolution crops)
+        made.append(save(fig, out, f"masks-{split}-{_slug(src)}", caption, command, dpi=60))
     return made
 
 
