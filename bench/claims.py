@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BenchError
+from .report import protection_markdown
 from .uncertainty import Interval, bootstrap_rate, paired_difference
 
 # Comparisons the report always makes when both sides were measured (besides every method vs noise).
@@ -114,27 +115,14 @@ def interval_table(rows: pd.DataFrame, split: str, budget: float = 1200.0, n_inf
 
 def interval_markdown(table: pd.DataFrame, white: pd.DataFrame, intervals: dict) -> str:
     """Markdown Table 1/2 with 'rate [low, high]' per cell (95% bootstrap over identities); * = white-box."""
-    targets = list(dict.fromkeys(t for t, _ in table.columns))
-    ks = list(dict.fromkeys(k for _, k in table.columns))
-    head = ["source", "method"] + [f"{t} {k}" for t in targets for k in ks]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for idx in table.index:
-        cells = []
-        for col in table.columns:
-            v = table.loc[idx, col]
-            text = "-" if pd.isna(v) else f"{v:.1f}"
-            iv = intervals.get((idx, col))
-            if iv is not None and not pd.isna(v):
-                text += f" [{iv.low:.1f}, {iv.high:.1f}]"
-            cells.append(text + ("*" if white.loc[idx, col] else ""))
-        lines.append("| " + " | ".join([str(idx[0]), str(idx[1])] + cells) + " |")
+    text = protection_markdown(table, white, intervals)
     missing = sum(1 for idx in table.index[1:] for col in table.columns
                   if not pd.isna(table.loc[idx, col]) and (idx, col) not in intervals)
     note = ("Protection success rate (%) with its 95% bootstrap interval over identities; * white-box (left out "
             "of the average); first row: clean identification accuracy (%).")
     if missing:
         note += f" {missing} cell(s) have no interval: their rows carry no per-identity counts (re-run them)."
-    return "\n".join(lines) + "\n\n" + note + "\n"
+    return text + "\n" + note + "\n"
 
 
 @dataclass(frozen=True)

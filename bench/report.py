@@ -281,8 +281,10 @@ def protection_latex(table: pd.DataFrame, white: pd.DataFrame, caption: str) -> 
     return "\n".join(lines) + "\n"
 
 
-def protection_markdown(table: pd.DataFrame, white: pd.DataFrame) -> str:
-    """The same table as Markdown (white-box cells marked with *), for READMEs and issue notes."""
+def protection_markdown(table: pd.DataFrame, white: pd.DataFrame, intervals: dict | None = None) -> str:
+    """The same table as Markdown (white-box cells marked with *), for READMEs and issue notes;
+    ``intervals`` ({(row, column): Interval}) adds ' [low, high]' to the cells that have one."""
+    intervals = intervals or {}
     targets = list(dict.fromkeys(t for t, _ in table.columns))
     ks = list(dict.fromkeys(k for _, k in table.columns))
     head = ["source", "method"] + [f"{t} {k}" for t in targets for k in ks]
@@ -291,8 +293,12 @@ def protection_markdown(table: pd.DataFrame, white: pd.DataFrame) -> str:
         cells = []
         for col in table.columns:
             v = table.loc[idx, col]
-            cells.append(("-" if pd.isna(v) else f"{v:.1f}") + ("*" if white.loc[idx, col] else ""))
-        lines.append("| " + " | ".join([idx[0], idx[1]] + cells) + " |")
+            text = "-" if pd.isna(v) else f"{v:.1f}"
+            iv = intervals.get((idx, col))
+            if iv is not None and not pd.isna(v):
+                text += f" [{iv.low:.1f}, {iv.high:.1f}]"
+            cells.append(text + ("*" if white.loc[idx, col] else ""))
+        lines.append("| " + " | ".join([str(idx[0]), str(idx[1])] + cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-PEOPLE = ["Ariel_Sharon", "Hugo_Chavez", "Junichiro_Koizumi"]
+from mini_splits import PEOPLE, write_mini_splits  # noqa: F401 (PEOPLE: test_figures imports it from here)
+
 SOURCE = "mobileface"
 TARGETS = ["mobileface", "dlib-resnet"]
 METHODS = ["none", "noise", "fi-uap", "opom-convex", "advcloak-convex"]
@@ -35,18 +36,12 @@ class RealRun:
 
 @lru_cache(maxsize=None)
 def real_run() -> RealRun:
-    from bench.data import open_dataset
-    from bench.data.splits import make_splits, write_splits
     from bench.runner import RunConfig, Runner
     from bench.store import ResultStore
 
     root = Path(tempfile.mkdtemp(prefix="bench-report-run-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
-    records = open_dataset("lfw").scan().records
-    usable = [r for r in records if r.identity in PEOPLE and int(r.relpath[-8:-4]) <= 15]
-    others = sorted({r.identity for r in records if r.identity not in PEOPLE and r.identity.startswith("Al")})[:30]
-    usable += [r for r in records if r.identity in others and int(r.relpath[-8:-4]) <= 2]
-    write_splits(make_splits(usable, [], seed=0), seed=0, aligner_version="test", folder=root / "splits")
+    write_mini_splits(root / "splits")
     before = os.environ.get("BENCH_SPLITS")
     os.environ["BENCH_SPLITS"] = str(root / "splits")
     try:

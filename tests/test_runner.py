@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import main
-from bench.data.splits import make_splits, write_splits
 from bench.report import protection_table, write_reports
 from bench.runner import RunConfig, Runner
 from bench.store import ResultStore
+from mini_splits import write_mini_splits
 
 TARGETS = ["mobileface", "dlib-resnet"]
 
@@ -23,14 +23,7 @@ TARGETS = ["mobileface", "dlib-resnet"]
 @pytest.fixture(scope="module")
 def mini_splits(tmp_path_factory, lfw):
     """Protocol splits over a slice of real LFW: 3 people x (10 inference + 5 test) + 60 distractors."""
-    people = ["Ariel_Sharon", "Hugo_Chavez", "Junichiro_Koizumi"]
-    records = lfw.scan().records
-    usable = [r for r in records if r.identity in people and int(r.relpath[-8:-4]) <= 15]
-    others = sorted({r.identity for r in records if r.identity not in people and r.identity.startswith("Al")})[:30]
-    usable += [r for r in records if r.identity in others and int(r.relpath[-8:-4]) <= 2]
-    folder = tmp_path_factory.mktemp("splits")
-    write_splits(make_splits(usable, [], seed=0), seed=0, aligner_version="test", folder=folder)
-    return folder
+    return write_mini_splits(tmp_path_factory.mktemp("splits"), lfw)
 
 
 @pytest.fixture()

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.data.splits import make_splits, write_splits
 from bench.errors import BenchError
 from bench.metrics import psnr
 from bench.runner import RunConfig, Runner
@@ -16,6 +15,7 @@ from bench.stages.evaluator import CleanGallery
 from bench.stages.protocols import create_protocol
 from bench.stages.transforms import TRANSFORMS, parse_chain
 from bench.store import ResultStore
+from mini_splits import write_mini_splits
 
 CROPS = ["Ariel_Sharon/Ariel_Sharon_0001.jpg", "Hugo_Chavez/Hugo_Chavez_0001.jpg",
          "Junichiro_Koizumi/Junichiro_Koizumi_0001.jpg", "Colin_Powell/Colin_Powell_0001.jpg"]
@@ -161,13 +161,7 @@ SWEEP = ["", "blur:1", "median:3", "bits:4"]
 def rows(tmp_path_factory, lfw):
     """3 people x (10 inference + 5 test) among 60 distractors (as tests/test_runner.py's mini_splits);
     none / noise / opom-convex (white-box, mobileface) x 4 transform chains x the 3 scorers."""
-    people = ["Ariel_Sharon", "Hugo_Chavez", "Junichiro_Koizumi"]
-    records = lfw.scan().records
-    usable = [r for r in records if r.identity in people and int(r.relpath[-8:-4]) <= 15]
-    others = sorted({r.identity for r in records if r.identity not in people and r.identity.startswith("Al")})[:30]
-    usable += [r for r in records if r.identity in others and int(r.relpath[-8:-4]) <= 2]
-    folder = tmp_path_factory.mktemp("splits")
-    write_splits(make_splits(usable, [], seed=0), seed=0, aligner_version="test", folder=folder)
+    folder = write_mini_splits(tmp_path_factory.mktemp("splits"), lfw)
     cfg = RunConfig(methods=["none", "noise", "opom-convex"], sources=["mobileface"], targets=["mobileface"],
                     split="commons", split_folder=str(folder), transforms=SWEEP, protocols=PROTOCOLS)
     with pytest.MonkeyPatch.context() as mp:
