@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data.splits import Split, load_split
-from .provenance import config_hash, provenance
+from .provenance import provenance
 from .stages.bank import MaskBank, MaskJob, person_seed, weights_of  # noqa: F401 (person_seed: public name)
 from .stages.evaluator import TargetEvaluator
 from .stages.faces import FaceBank
@@ -108,7 +108,7 @@ class Runner:
     def cell_key(self, job: MaskJob, target: str, budget: float, chain: str, protocol) -> dict:
         return {"split": self.split.name, "split_hash": self.split.content_hash(), "gallery_hash": self.gallery.content_hash(),
                 "source": job.source, "method": job.method_name,
-                "method_config": config_hash(job.method.config(job.source)), "target": target,
+                "method_config": job.config_hash, "target": target,
                 "weights": f"{weights_of(job.source)}->{weights_of(target)}",
                 "budget": float(budget), "seed": job.seed, "n_inference": job.n_inference, "transforms": chain,
                 "protocol": protocol.key(self.gallery.name)}
@@ -122,12 +122,11 @@ class Runner:
 
     # the loop -----------------------------------------------------------------------------------
     def run(self) -> list[dict]:
-        jobs = self.plan()
-        wanted = [(job, cell) for job in jobs for cell in self.cells(job)]
-        bar = tqdm(total=len(wanted), desc="cells", disable=not self.progress, unit="cell")
-        for job in jobs:
-            todo = [c for c in self.cells(job) if not self.store.has(c[-1])]
-            bar.update(len(list(self.cells(job))) - len(todo))
+        planned = [(job, list(self.cells(job))) for job in self.plan()]
+        bar = tqdm(total=sum(len(cells) for _, cells in planned), desc="cells", disable=not self.progress, unit="cell")
+        for job, cells in planned:
+            todo = [c for c in cells if not self.store.has(c[-1])]
+            bar.update(len(cells) - len(todo))
             if not todo:
                 continue
             masks = self.bank.get(job)
@@ -145,7 +144,7 @@ class Runner:
                 self.store.put(key, row)
                 bar.update(1)
         bar.close()
-        ids = {ResultStore.cell_id(cell[-1]) for _, cell in wanted}
+        ids = {ResultStore.cell_id(cell[-1]) for _, cells in planned for cell in cells}
         return [r for r in self.store.rows() if r["cell"] in ids]
 
 

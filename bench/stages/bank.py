@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -49,10 +50,15 @@ class MaskJob:
     def scope(self) -> str:
         return self.method.kind
 
+    @cached_property
+    def config_hash(self) -> str:
+        """Once per job: a trained method's config hashes its checkpoint file."""
+        return config_hash(self.method.config(self.source))
+
     def key(self, split: Split) -> dict:
         return {"split": split.name, "split_hash": split.content_hash(), "source": self.source,
                 "source_weights": weights_of(self.source), "method": self.method_name,
-                "method_config": config_hash(self.method.config(self.source)), "seed": self.seed,
+                "method_config": self.config_hash, "seed": self.seed,
                 "n_inference": self.n_inference}
 
 
