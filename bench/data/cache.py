@@ -116,6 +116,20 @@ class AlignedStore:
             self._db.executemany("DELETE FROM crop_sha1 WHERE key = ?", [(k,) for k, d in digests if d is None])
             self._db.executemany("INSERT OR REPLACE INTO crop_sha1 VALUES (?,?)", [kd for kd in digests if kd[1]])
 
+    def landmarks(self, keys: list[str]) -> dict[str, tuple[str, np.ndarray | None]]:
+        """Per key: the detector and the 5 x 2 landmarks the crop was cut at (photo pixels, stored as float32;
+        None for pre-aligned crops). Keys without a row are absent."""
+        uniq = list(dict.fromkeys(keys))
+        out: dict[str, tuple[str, np.ndarray | None]] = {}
+        with self._guard():
+            for i in range(0, len(uniq), 900):
+                chunk = uniq[i : i + 900]
+                q = f"SELECT key, detector, landmarks FROM aligned WHERE key IN ({','.join('?' * len(chunk))})"
+                for key, detector, blob in self._db.execute(q, chunk):
+                    pts = None if blob is None else np.frombuffer(blob, np.float32).reshape(5, 2).astype(np.float64)
+                    out[key] = (detector or "", pts)
+        return out
+
     def crops(self, keys: list[str]) -> np.ndarray:
         """Crops for keys, in order, as ``N x 112 x 112 x 3`` uint8; every key must have one.
 

@@ -53,8 +53,8 @@ class PreparedDataset:
     def status_of(self, relpath: str) -> str:
         return self.status[self._index[relpath]]
 
-    def faces(self, relpaths: list[str]) -> np.ndarray:
-        """Aligned crops (``N x 112 x 112 x 3`` uint8) of the given images, in order."""
+    def content_keys(self, relpaths: list[str]) -> list[str]:
+        """The cache keys (SHA-1 of the photo bytes) of images that have an aligned face; KeyError otherwise."""
         keys = []
         for p in relpaths:
             i = self._index.get(p)
@@ -63,6 +63,18 @@ class PreparedDataset:
             if self.status[i] not in USABLE:
                 raise KeyError(f"{self.name}: {p!r} has no aligned face ({self.status[i]})")
             keys.append(self.keys[i])
+        return keys
+
+    def landmarks(self, relpaths: list[str]) -> list[tuple[str, np.ndarray | None]]:
+        """(detector, 5 x 2 landmarks in the photo) per image, in order: the geometry its crop was cut at
+        (``bench.pipeline.alignment_matrix`` turns them into the similarity); None for pre-aligned crops."""
+        keys = self.content_keys(relpaths)
+        found = self.store.landmarks(keys)
+        return [found[k] for k in keys]
+
+    def faces(self, relpaths: list[str]) -> np.ndarray:
+        """Aligned crops (``N x 112 x 112 x 3`` uint8) of the given images, in order."""
+        keys = self.content_keys(relpaths)
         try:
             return self.store.crops(keys)
         except DamagedCrops as damaged:  # re-made from the photos, which are still here

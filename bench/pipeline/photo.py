@@ -52,13 +52,19 @@ class FaceLocation:
     score: float
     detector: str
     matrix: np.ndarray  # 2 x 3, photo -> crop
-    crop: np.ndarray  # 112 x 112 x 3 uint8, what the aligner gives
+    crop: np.ndarray | None  # 112 x 112 x 3 uint8, what the aligner gives (None: not cut)
     others: list[Face] = field(default_factory=list)  # further confident faces (unprotected with "main")
 
     @property
     def scale(self) -> float:
         """Crop pixels per photo pixel (the similarity's scale)."""
         return transform_scale(self.matrix)
+
+    @classmethod
+    def from_landmarks(cls, landmarks: np.ndarray, detector: str = "", crop: np.ndarray | None = None) -> "FaceLocation":
+        """A face known by its five landmarks alone (e.g. from the aligned-face cache); box and score unknown (NaN)."""
+        pts = np.asarray(landmarks, np.float64)
+        return cls(pts, np.full(4, np.nan), float("nan"), detector, alignment_matrix(pts), crop)
 
 
 def transform_scale(matrix: np.ndarray) -> float:
