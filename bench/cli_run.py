@@ -131,8 +131,9 @@ def _report_folder(report: bool | None, out: str | None) -> Path | None:
 @click.option("--gallery", default="distractors", show_default=True,
               help="Split whose photos are the 1:N gallery's distractors (may come from another dataset than --split's people).")
 @click.option("--transform", "transforms", multiple=True,
-              help="Transform chain applied to protected photos before recognition, e.g. jpeg:75 or jpeg:75+resize:0.5 "
-                   "(repeatable: each chain gets its own cells; default: photos as saved). Known: see `bench methods`.")
+              help="Transform chain applied to protected photos before recognition, e.g. jpeg:75 or jpeg:75+resize:0.5, "
+                   "or realistic / realistic:jpeg75 (the mask put into the original photo, saved, re-detected by the "
+                   "attacker) (repeatable: each chain gets its own cells; default: photos as saved). Known: see `bench methods`.")
 @click.option("--protocol", "protocols", default="identification", show_default=True,
               help="Scoring protocol(s), comma-separated.")
 @click.option("--budget", default="1200", show_default=True, help="L2 budget(s) > 0 on 0-255 pixels; a list gives a sweep.")

@@ -256,6 +256,30 @@ def robustness_table(rows: pd.DataFrame, split: str, budget: float = 1200.0, n_i
     return table[first + sorted(c for c in table.columns if c not in first)].rename_axis(["source", "method"])
 
 
+def realistic_table(rows: pd.DataFrame, split: str, budget: float = 1200.0, n_inference: int = 10) -> pd.DataFrame:
+    """The same masks crop-level and through the realistic pipeline (:mod:`bench.stages.realistic`), per
+    source, method and target: probe-side Top-1 protection (%) and SSIM of the saved crops, then per
+    realistic delivery its Top-1 protection, the photos the attacker did not re-detect (scored, never as
+    protected) and the full photo's SSIM. Empty when no realistic cell is selected."""
+    df = _select(rows, split, budget, n_inference, paper_cells=False)
+    df = df[_protocol_of(df).str.startswith(PAPER_PROTOCOL)]
+    transforms = df["transforms"].astype(str)
+    if not transforms.str.startswith("realistic").any():
+        return pd.DataFrame()
+    df = df.assign(row=_row_labels(df, ["source", "method"], ("method_config", "n_inference", "source_weights")))
+    keys = ["source", "row", "target"]
+    columns = {"white-box": df.groupby(keys)["white_box"].first().astype(bool)}
+    crop = df[transforms == ""].groupby(keys)
+    columns.update({"crop Top-1": 100 * crop["top1_protection"].mean(), "crop SSIM": crop["ssim"].mean()})
+    for spec, g in df[transforms.str.startswith("realistic")].groupby("transforms"):
+        by = g.groupby(keys)
+        columns.update({f"{spec} Top-1": 100 * by["top1_protection"].mean(),
+                        f"{spec} not re-detected": by["realistic_not_redetected"].max(),
+                        f"{spec} photos": by["realistic_photos"].max(),
+                        f"{spec} SSIM photo": by["ssim_photo"].mean()})
+    return pd.DataFrame(columns).rename_axis(["source", "method", "target"])
+
+
 def _tex_escape(text: str) -> str:
     return str(text).replace("\\", r"\textbackslash{}").replace("_", r"\_").replace("&", r"\&").replace("%", r"\%").replace("#", r"\#")
 
@@ -347,6 +371,9 @@ def write_reports(rows: list[dict], out: Path | None = None, budget: float = 120
         robust = robustness_table(df, split, budget, n_inference)
         if not robust.empty:
             files[f"robustness_{split}.csv"] = robust.round(2).to_csv()
+        realistic = realistic_table(df, split, budget, n_inference)
+        if not realistic.empty:
+            files[f"realistic_{split}.csv"] = realistic.round(4).to_csv()
         spread = seed_spread(df, split, budget, n_inference)
         if not spread.empty:
             files[f"seeds_{split}.csv"] = spread.round(2).to_csv()

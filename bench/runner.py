@@ -14,7 +14,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .data import open_dataset
 from .data.splits import Split, load_split
+from .errors import BenchError
 from .provenance import provenance
 from .stages.bank import MaskBank, MaskJob, person_seed, weights_of  # noqa: F401 (person_seed: public name)
 from .stages.evaluator import TargetEvaluator
@@ -75,6 +77,10 @@ class Runner:
         self.split: Split = load_split(config.split, folder)
         self.gallery: Split = load_split(config.gallery_split, folder)
         self.identities = self.split.identities()
+        photo_level = [c.spec for c in self.chains if c.photo is not None]
+        if photo_level and open_dataset(self.split.dataset).pre_aligned:
+            raise BenchError(f"{', '.join(photo_level)} needs the original photos, but split {self.split.name!r} comes from "
+                             f"the pre-aligned dataset {self.split.dataset!r}")
         self.faces = FaceBank([self.split, self.gallery], progress=progress)
         self._models: dict[str, torch.nn.Module] = {}
         self._evaluators: dict[str, TargetEvaluator] = {}

@@ -1,6 +1,8 @@
 """The protector: a mask set at one budget, added to each person's test photos, rounded to uint8 as a
 saved photo would be, then passed through a transform chain. Image quality is measured on the saved
-photo (what the person publishes), before any transform."""
+photo (what the person publishes), before any transform. A chain with a photo-level delivery
+(:mod:`.realistic`) instead puts the same mask into each original photo and gives the attacker's
+re-aligned crops; its rows add the full photo's quality and the re-detection count."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ class Protector:
         return self.faces.faces(self.split.dataset, self.split.files(ident, "test"))
 
     def protect(self, masks: dict[str, torch.Tensor], budget: float, chain: TransformChain = TransformChain()) -> ProtectedPhotos:
-        photos, ssims, psnrs, l2s, linfs, nominal = {}, [], [], [], [], []
+        photos, ssims, psnrs, l2s, linfs, nominal, delivered = {}, [], [], [], [], [], []
         for ident in self.identities:
             clean = self.clean(ident)
             scaled = scale_to_budget(masks[ident], budget)
@@ -41,7 +43,12 @@ class Protector:
             saved = protect(clean, scaled)
             ssims.append(ssim(clean, saved)); psnrs.append(psnr(clean, saved))
             l2s.append(realised_l2(clean, saved)); linfs.append(linf_255(clean, saved))
-            photos[ident] = chain(saved)
+            if chain.photo is None:
+                photos[ident] = chain(saved)
+            else:
+                prepared = self.faces.source(self.split.dataset).prepared
+                photos[ident], records = chain.photo.deliver(prepared, self.split.files(ident, "test"), scaled)
+                delivered += records
         l2 = np.concatenate(l2s)
         finite_psnr = [p for p in np.concatenate(psnrs) if np.isfinite(p)]
         quality = {
@@ -50,5 +57,6 @@ class Protector:
             "linf": float(np.concatenate(linfs).mean()),
             "ssim": float(np.concatenate(ssims).mean()),
             "psnr": float(np.mean(finite_psnr or [np.inf])),
+            **(chain.photo.summary(delivered) if chain.photo is not None else {}),
         }
         return ProtectedPhotos(photos, quality, float(budget), chain.spec)

@@ -6,6 +6,11 @@ state: the same photo always gives the same output). A chain is written ``jpeg:7
 (name, then its one parameter); its spec string is part of every cell key, so each chain gets its own
 rows. Parameters that would leave the photo unchanged (``blur:0``, ``median:1``, ``bits:8``) are
 refused: write no transform instead. Plugins register with :func:`register_transform`.
+
+One entry is not a crop transform but a whole delivery: ``realistic`` (:mod:`bench.stages.realistic`,
+registered with ``photo=True``) protects the full original photo, saves it and lets the attacker
+re-detect it. It stands alone in its chain (``realistic``, ``realistic:jpeg75``); its value is a format,
+not a number.
 """
 
 from __future__ import annotations
@@ -120,12 +125,17 @@ def bits(faces: np.ndarray, depth: float) -> np.ndarray:
 @dataclass(frozen=True)
 class TransformChain:
     steps: tuple[Transform, ...] = ()
+    photo: object = None  # a photo-level delivery (bench.stages.realistic.Realistic) instead of crop steps
 
     @property
     def spec(self) -> str:
+        if self.photo is not None:
+            return self.photo.spec
         return "+".join(t.spec for t in self.steps)  # '' = photos as saved
 
     def __call__(self, faces: np.ndarray) -> np.ndarray:
+        if self.photo is not None:
+            raise BenchError(f"{self.spec} acts on full photos, not on crops: the protector delivers it")
         for step in self.steps:
             faces = step(faces)
         return faces
@@ -137,9 +147,15 @@ def parse_chain(text: str) -> TransformChain:
     if text in ("", "none"):
         return TransformChain()
     steps = []
-    for part in text.split("+"):
+    parts = text.split("+")
+    for part in parts:
         name, _, value = part.strip().partition(":")
         entry = TRANSFORMS.entry(name.strip())
+        if entry.info.get("photo"):
+            if len(parts) > 1:
+                raise BenchError(f"transform {name.strip()!r} is a whole delivery (full photo protected, saved, re-detected) "
+                                 f"and stands alone in its chain: write {name.strip()}:jpeg75 for a JPEG-saved photo, got {text!r}")
+            return TransformChain(photo=entry.factory(value.strip()))
         try:
             number = float(value)
         except ValueError:
