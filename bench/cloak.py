@@ -524,30 +524,50 @@ def write_report_verify(out_dir: Path, result: dict) -> None:
 
 # --- figure ----------------------------------------------------------------------------------------------------
 
+FIGURE_TILE = 320  # px: a larger photo is shown downscaled (area interpolation) in the figure
+
+
+def _fit(img: np.ndarray) -> np.ndarray:
+    import cv2
+
+    side = max(img.shape[:2])
+    if side <= FIGURE_TILE:
+        return img
+    size = (round(img.shape[1] * FIGURE_TILE / side), round(img.shape[0] * FIGURE_TILE / side))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
 def before_after_figure(originals: list[np.ndarray], protected: list[np.ndarray], path, names: list[str] | None = None,
                         amplify: float = 10.0) -> Path:
-    """A grid, one row per photo: original, protected, |difference| x ``amplify`` (mid-grey = 0 is not used:
-    black = unchanged). Written as PNG to ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    """A grid, one row per photo: original, protected, |difference| x ``amplify`` (black = unchanged), each
+    titled. Photos up to ``FIGURE_TILE`` px are shown at their own pixels (a resampled view would smear a
+    mask's row-by-row stripes and make the PNG twice as large), larger ones downscaled. Written as PNG."""
+    from PIL import Image, ImageDraw
 
     n = len(originals)
     if n == 0 or len(protected) != n:
         raise BenchError("before_after_figure needs as many protected photos as originals (at least one)")
-    fig, axes = plt.subplots(n, 3, figsize=(9, 3 * n), squeeze=False)
+    gap, head = 6, 14
+    rows = []
     for i, (a, b) in enumerate(zip(originals, protected)):
         diff = np.clip(np.abs(b.astype(np.float64) - a.astype(np.float64)) * amplify, 0, 255).astype(np.uint8)
-        for j, (img, title) in enumerate([(a, "original"), (b, "protected"), (diff, f"|difference| x{amplify:g}")]):
-            ax = axes[i, j]
-            ax.imshow(img)
-            ax.set_xticks([]); ax.set_yticks([])
-            label = title if not names else (f"{names[i]}: {title}" if j == 0 else title)
-            ax.set_title(label, fontsize=8)
-    fig.tight_layout()
+        tiles = [_fit(np.ascontiguousarray(t, np.uint8)) for t in (a, b, diff)]
+        row = np.full((head + max(t.shape[0] for t in tiles), sum(t.shape[1] for t in tiles) + 2 * gap, 3), 255, np.uint8)
+        xs = np.cumsum([0] + [t.shape[1] + gap for t in tiles[:-1]])
+        for x, t in zip(xs, tiles):
+            row[head:head + t.shape[0], x:x + t.shape[1]] = t
+        img = Image.fromarray(row)
+        first = f"{names[i]}: original" if names else "original"
+        for x, title in zip(xs, [first, "protected", f"|difference| x{amplify:g}"]):
+            ImageDraw.Draw(img).text((int(x) + 1, 1), title, fill=(0, 0, 0))
+        rows.append(np.asarray(img))
+    width = max(r.shape[1] for r in rows)
+    canvas = np.full((sum(r.shape[0] for r in rows) + gap * (n - 1), width, 3), 255, np.uint8)
+    y = 0
+    for r in rows:
+        canvas[y:y + r.shape[0], :r.shape[1]] = r
+        y += r.shape[0] + gap
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    atomic_write(path, lambda tmp: Image.fromarray(canvas).save(tmp, format="PNG", optimize=True))
     return path
