@@ -271,11 +271,12 @@ def realistic_table(rows: pd.DataFrame, split: str, budget: float = 1200.0, n_in
     columns = {"white-box": df.groupby(keys)["white_box"].first().astype(bool)}
     crop = df[transforms == ""].groupby(keys)
     columns.update({"crop Top-1": 100 * crop["top1_protection"].mean(), "crop SSIM": crop["ssim"].mean()})
-    for spec, g in df[transforms.str.startswith("realistic")].groupby("transforms"):
+    realistic = df[transforms.str.startswith("realistic")]
+    for spec, g in sorted(realistic.groupby("transforms"), key=lambda sg: (sg[0] != "realistic:png", sg[0])):
         by = g.groupby(keys)
         columns.update({f"{spec} Top-1": 100 * by["top1_protection"].mean(),
-                        f"{spec} not re-detected": by["realistic_not_redetected"].max(),
-                        f"{spec} photos": by["realistic_photos"].max(),
+                        f"{spec} not re-detected": by["realistic_not_redetected"].max().astype("Int64"),
+                        f"{spec} photos": by["realistic_photos"].max().astype("Int64"),
                         f"{spec} SSIM photo": by["ssim_photo"].mean()})
     return pd.DataFrame(columns).rename_axis(["source", "method", "target"])
 
