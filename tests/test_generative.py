@@ -202,6 +202,31 @@ def test_interrupted_training_resumes_exactly(small_training_faces, tmp_path, mo
     assert [r["loss_g"] for r in straight.log] == [r["loss_g"] for r in resumed.log]
 
 
+def test_a_fresh_clone_continues_training_from_the_exported_checkpoint(small_training_faces, tmp_path):
+    """No state.pt (as in a fresh clone): more steps continue from the checkpoint of the same run, not from scratch;
+    a stage-II checkpoint never continues on top of a stage I that changed since."""
+    first = make_trainer("advfaces", tmp_path, small_training_faces)
+    first.run(steps=3)
+    shutil.rmtree(tmp_path / "runs")
+    more = make_trainer("advfaces", tmp_path, small_training_faces)
+    assert more.step == 3 and more.validations == first.validations
+    for (k, a), b in zip(first.nets.generator.state_dict().items(), more.nets.generator.state_dict().values()):
+        assert torch.equal(a, b), k  # the exported (fp16-rounded) weights are the ones the run ended with
+    path = more.run(steps=5)
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["steps"] == 5 and card["continued_from"]["steps"] == 3
+    assert [v["step"] for v in card["validation_history"]] == [0, 3, 5]
+
+    make_trainer("advcloak", tmp_path, small_training_faces).run(steps=2)
+    make_trainer("advfaces", tmp_path, small_training_faces).run(steps=6)  # stage I moves on: a new sha256
+    with pytest.raises(BenchError, match="started from another stage-I generator"):
+        make_trainer("advcloak", tmp_path, small_training_faces)  # its saved state sits on the old stage I
+    shutil.rmtree(tmp_path / "runs")
+    assert make_trainer("advcloak", tmp_path, small_training_faces).step == 0  # its checkpoint too: start again on the new one
+    other = make_trainer("advfaces", tmp_path, small_training_faces, cfg=tiny_config(lr=2e-4))
+    assert other.step == 0  # another configuration's checkpoint is not continued
+
+
 def test_bad_training_options_are_refused_before_any_work():
     with pytest.raises(BenchError, match="unknown training option.*options:"):
         make_config("cpu", widht=8)

@@ -8,6 +8,12 @@ run's total training time across resumes, so a rerun of a finished command does 
 
 When the run reaches its steps (or minutes) the generator is exported as a checkpoint with its card
 (``methods/checkpoints.py``), with a loss-log CSV and a loss-curve PNG beside it.
+
+A fresh clone has the exported checkpoints but no ``state.pt``: asking for more steps of a run whose
+checkpoint was made by exactly this configuration (the card's ``run`` id) continues from the
+checkpoint's weights and step count instead of starting over (recorded as ``continued_from`` in the
+new card). That continuation is not bit-identical to an uninterrupted run: Adam's moments restart,
+the sampler draws a fresh seeded sequence, and a stage-II run's discriminator restarts from stage I's.
 """
 
 from __future__ import annotations
@@ -84,6 +90,7 @@ class Trainer:
         self.rng = torch.Generator().manual_seed(cfg.seed + self.world.rank)  # each process draws its own batches
         self.step, self.elapsed, self.log, self.validations = 0, 0.0, [], []
         self.started_from: dict | None = None
+        self.continued_from: dict | None = None
         self.nets = self._build()
         self._resume()
 
@@ -129,11 +136,22 @@ class Trainer:
             return
         state = {k: m.state_dict() for k, m in self._modules().items()}
         state.update(step=self.step, elapsed=self.elapsed, rng=rngs[0] if self.world.size == 1 else rngs, log=self.log,
-                     validations=self.validations, started_from=self.started_from)
+                     validations=self.validations, started_from=self.started_from, continued_from=self.continued_from)
         atomic_write(self.state_path, lambda tmp: torch.save(state, tmp))
+
+    def _checkpoint(self) -> Checkpoint:
+        return Checkpoint(self.source, self.spec.checkpoint, self.spec.trainer or self.method, self.ckpt_root)
+
+    def _check_same_stage1(self, started_from: dict | None, where: Path) -> None:
+        """A stage-II run continues only on top of the stage I it started from (the run id does not hold it)."""
+        if self.spec.stage == "stage2" and (started_from or {}).get("sha256") != self.started_from["sha256"]:
+            raise BenchError(f"{where} continues a stage-II run that started from another stage-I generator "
+                             f"(sha256 {str((started_from or {}).get('sha256'))[:12]}..., now {self.started_from['sha256'][:12]}...); "
+                             f"delete {self.run_dir} (and that checkpoint) to train stage II again from the current stage I")
 
     def _resume(self) -> None:
         if not self.state_path.exists():
+            self._continue_from_checkpoint()
             return
         try:  # weights_only: a state file is data, never code
             state = torch.load(self.state_path, map_location=self.device, weights_only=True)
@@ -143,12 +161,47 @@ class Trainer:
         for k, m in self._modules().items():
             m.load_state_dict(state[k])
         self.step, self.elapsed, self.log = int(state["step"]), float(state["elapsed"]), list(state["log"])
+        self._check_same_stage1(state["started_from"], self.state_path)
         self.validations, self.started_from = list(state["validations"]), state["started_from"]
+        self.continued_from = state.get("continued_from")
         rngs = state["rng"] if isinstance(state["rng"], list) else [state["rng"]]
         if len(rngs) != self.world.size:
             raise BenchError(f"{self.state_path} was saved by {len(rngs)} process(es); resume it with as many "
                              f"(this run has {self.world.size})")
         self.rng.set_state(rngs[self.world.rank])
+
+    def _continue_from_checkpoint(self) -> None:
+        ckpt = self._checkpoint()
+        if not ckpt.exists():
+            return
+        card = ckpt.card()
+        if card.get("run") != self.run_dir.name or int(card.get("world_size", 1)) != self.world.size:
+            return  # made by another configuration: this run starts from scratch
+        if self.spec.stage == "stage2" and (card.get("started_from") or {}).get("sha256") != self.started_from["sha256"]:
+            return  # stage II of an older stage I: retrain it on top of the current one
+        self.nets.generator.load_state_dict(ckpt.load("generator."))
+        if self.spec.stage == "stage1":
+            self.nets.discriminator.load_state_dict(ckpt.load("discriminator."))
+        self.step, self.elapsed = int(card["steps"]), float(card["wall_time_s"])
+        self.validations = list(card["validation_history"])
+        self.log = self._read_log(ckpt.folder / f"{self.spec.checkpoint}.log.csv")
+        self.continued_from = {"checkpoint": f"{self.source}/{self.spec.checkpoint}", "steps": self.step, "sha256": ckpt.sha256()}
+        # a fresh seeded sequence: replaying the first batches of the run would be the one thing worse than a new draw
+        self.rng.manual_seed(self.cfg.seed + self.world.rank + 1_000_003 * self.step)
+
+    @staticmethod
+    def _read_log(path: Path) -> list[dict]:
+        """The exported loss log (10-step means) as log rows, so the curves and final losses carry on."""
+        import pandas as pd
+
+        if not path.is_file():
+            return []
+        df = pd.read_csv(path)
+        if "loss_g" not in df:
+            return []
+        keep = [c for c in df.columns if not c.startswith("val_")]
+        return [{k: (int(v) if k == "step" else float(v)) for k, v in row.items()}
+                for row in df.loc[df["loss_g"].notna(), keep].to_dict("records")]
 
     # one step -----------------------------------------------------------------------------------
     def variant_at(self, progress: float) -> str:
@@ -234,7 +287,7 @@ class Trainer:
             self.validations.pop()
         self.validate()  # of the weights exactly as shipped, so a test can reproduce the card's number
         self.save_state()
-        ckpt = self.export() if self.world.main else Checkpoint(self.source, self.spec.checkpoint, self.method, self.ckpt_root).weights_path
+        ckpt = self.export() if self.world.main else self._checkpoint().weights_path
         if self.world.size > 1:
             torch.distributed.barrier()  # no rank returns before the checkpoint is written
         return ckpt
@@ -252,7 +305,7 @@ class Trainer:
         return {k: float(np.mean([r[k] for r in rows])) for k in keys}
 
     def export(self) -> Path:
-        ckpt = Checkpoint(self.source, self.spec.checkpoint, self.spec.trainer or self.method, self.ckpt_root)
+        ckpt = self._checkpoint()
         tensors = {f"generator.{k}": v for k, v in self.nets.generator.state_dict().items()}
         if self.spec.stage == "stage1":  # stage II starts from stage I's discriminator too
             tensors.update({f"discriminator.{k}": v for k, v in self.nets.discriminator.state_dict().items()})
@@ -264,7 +317,7 @@ class Trainer:
             "images_per_s": round(self.step * self.images_per_step() * self.world.size / max(self.elapsed, 1e-9), 1),
             "final_losses": self.final_losses(), "validation": self.validations[-1], "validation_history": self.validations,
             "train_split": "train", "train_split_hash": self.faces.split_hash, "val_identities": self.faces.val_identities,
-            "started_from": self.started_from, "provenance": provenance(str(self.device)),
+            "started_from": self.started_from, "continued_from": self.continued_from, "provenance": provenance(str(self.device)),
             "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
         path = ckpt.save(tensors, card)
