@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -45,18 +47,33 @@ class FaceSource:
         return np.stack([self._cache[f] for f in files]) if files else np.empty((0, 112, 112, 3), np.uint8)
 
 
-def feature_cache_path(model: Recognizer, dataset: str, files: list[str]) -> Path:
-    h = hashlib.sha1("\n".join([model.name, model_fingerprint(model.card), ALIGNER_VERSION, dataset, *files]).encode())
-    return cache_dir() / "features" / model.name / f"{h.hexdigest()[:20]}.npy"
+@dataclass(frozen=True)
+class Layer:
+    """Another output of a model than its embedding (e.g. the input of its last block, flattened):
+    ``fn`` maps canonical float faces to ``N x dim``; ``tag`` names it in cache paths."""
+
+    tag: str
+    dim: int
+    fn: Callable[[Any], Any]
 
 
-def clean_features(model: Recognizer, source: FaceSource, files: list[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
-    """Features of clean faces, computed once per (model, weights, aligner, files) and cached on disk."""
-    path = feature_cache_path(model, source.dataset, files)
-    cached = _read_checked(path, (len(files), model.embedding_dim))
+def feature_cache_path(model: Recognizer, dataset: str, files: list[str], tag: str = "") -> Path:
+    parts = [model.name, model_fingerprint(model.card), ALIGNER_VERSION, dataset, *files] + ([f"layer:{tag}"] if tag else [])
+    h = hashlib.sha1("\n".join(parts).encode())
+    return cache_dir() / "features" / model.name / f"{tag + '-' if tag else ''}{h.hexdigest()[:20]}.npy"
+
+
+def clean_features(model: Recognizer, source: FaceSource, files: list[str], batch_size: int = 64, progress: bool = True,
+                   layer: Layer | None = None) -> np.ndarray:
+    """Features of clean faces (the embedding, or ``layer``'s output), computed once per (model, weights,
+    aligner, files, layer) and cached on disk."""
+    path = feature_cache_path(model, source.dataset, files, layer.tag if layer else "")
+    cached = _read_checked(path, (len(files), layer.dim if layer else model.embedding_dim))
     if cached is not None:
         return cached
-    feats = embed_uint8(model, source.faces(files), batch_size, progress).astype(np.float32)
+    faces = source.faces(files)
+    feats = (layer_uint8(layer, faces, batch_size, progress, model.device) if layer else
+             embed_uint8(model, faces, batch_size, progress)).astype(np.float32)
     _write_checked(path, feats)
     return feats
 
@@ -112,6 +129,21 @@ def embed_uint8(model: Recognizer, faces: np.ndarray, batch_size: int = 64, prog
     import torch
 
     return model.embed_all(torch.from_numpy(np.ascontiguousarray(faces)), batch_size=batch_size, progress=progress).numpy()
+
+
+def layer_uint8(layer: Layer, faces: np.ndarray, batch_size: int = 64, progress: bool = False, device=None) -> np.ndarray:
+    """``layer`` on uint8 crops in batches, without gradients: float32 ``N x layer.dim`` on the CPU."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from .zoo.base import to_canonical
+
+    out = [np.empty((0, layer.dim), np.float32)]
+    with torch.no_grad():
+        for i in tqdm(range(0, len(faces), batch_size), desc=f"features {layer.tag}", disable=not progress, leave=False):
+            batch = to_canonical(torch.from_numpy(np.ascontiguousarray(faces[i : i + batch_size]))).to(device or "cpu")
+            out.append(layer.fn(batch).float().cpu().numpy())
+    return np.concatenate(out)
 
 
 def split_files(split: Split, role: str) -> dict[str, list[str]]:
