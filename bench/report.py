@@ -64,6 +64,8 @@ def _with_settings(df: pd.DataFrame) -> pd.DataFrame:
 PAPER_PROTOCOL = "ident-"
 # each protocol's headline protection field (higher = better protected), by protocol version prefix
 HEADLINE = {"ident-": ("top1_protection", "probe-side"), "adaptive-ridge": ("adaptive_top1_protection", "adaptive attacker"),
+            "adaptive-head": ("head_top1_protection", "adaptive attacker (metric head)"),
+            "adaptive-finetune": ("finetune_top1_protection", "adaptive attacker (fine-tuned)"),
             "gallery-side": ("gallery_top1_protection", "gallery-side"), "linkability": ("link_top1_protection", "linkability")}
 
 

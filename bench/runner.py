@@ -18,6 +18,7 @@ from .data import open_dataset
 from .data.splits import Split, load_split
 from .errors import BenchError
 from .provenance import provenance
+from .stages.attacker import AttackerCell, AttackerPeople, attacker_split, check_disjoint
 from .stages.bank import MaskBank, MaskJob, person_seed, weights_of  # noqa: F401 (person_seed: public name)
 from .stages.evaluator import TargetEvaluator
 from .stages.faces import FaceBank
@@ -87,11 +88,25 @@ class Runner:
         self.provenance = provenance(config.device)
         self.bank = MaskBank(self.store, self.split, self.faces, self.model, config.device, self.provenance, progress)
         self.protector = Protector(self.split, self.faces)
+        self._attackers: dict[tuple, AttackerPeople] = {}
+        for protocol in self.protocols:
+            if protocol.learns:
+                protocol.attach(self.attacker_people(protocol.train_split, protocol.train_inference, protocol.train_photos))
 
     def model(self, name: str):
         if name not in self._models:
             self._models[name] = create_recognizer(name, device=self.cfg.device)
         return self._models[name]
+
+    def attacker_people(self, train_split: str, n_inference: int, n_protected: int) -> AttackerPeople:
+        """The adaptive attacker's own people (one set per configuration, shared by its protocols)."""
+        spec = (train_split, n_inference, n_protected)
+        if spec not in self._attackers:
+            folder = Path(self.cfg.split_folder) if self.cfg.split_folder else None
+            split = attacker_split(load_split(train_split, folder), n_inference, n_protected)
+            check_disjoint(split, [self.split, self.gallery])
+            self._attackers[spec] = AttackerPeople(split, self.store, self.model, self.cfg.device, self.provenance, self.progress)
+        return self._attackers[spec]
 
     def evaluator(self, target: str) -> TargetEvaluator:
         if target not in self._evaluators:
@@ -143,7 +158,13 @@ class Runner:
                 evaluator = self.evaluator(target)
                 if probes is None or probes[0] != target:
                     probes = (target, evaluator.embed(photos.photos))
-                row = {**key, **protocol.score(evaluator.clean, probes[1]), **photos.quality, **masks.timing(),
+                if protocol.learns:  # the attacker rebuilds itself on its own people: it needs the cell
+                    cell = AttackerCell(job, float(budget), chain, target, self.model(target), evaluator, photos.photos,
+                                        self.cfg.backend)
+                    scores = protocol.score(evaluator.clean, probes[1], cell)
+                else:
+                    scores = protocol.score(evaluator.clean, probes[1])
+                row = {**key, **scores, **photos.quality, **masks.timing(),
                        "kind": masks.kind, "method_params": masks.config,
                        "white_box": is_white_box(job.method.trained_against(job.source), target),
                        "backend": self.cfg.backend, "provenance": self.provenance}

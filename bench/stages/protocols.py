@@ -11,6 +11,9 @@ made it; the row's ``protocol`` field starts with the version):
 - ``linkability`` (``linkability-v1``): can the person's protected photos be linked to each other?
   ``link_top1_protection``, ``link_auc`` / ``link_auc_distractors`` (attack AUCs, 0.5 = chance).
 
+Adaptive attackers (:mod:`.adaptive`) register here too: ``adaptive-ridge``, and ``adaptive-head`` /
+``adaptive-finetune``, which train on the attacker's own protected people (``learns``).
+
 Each protocol owns its definition and a version string that goes into every cell key (bump it when
 the definition changes, so old cells stop matching). Registered with :func:`register_protocol`;
 plugins through the ``bench.protocols`` entry point.
@@ -40,6 +43,9 @@ def register_protocol(cls: type["Protocol"]) -> type["Protocol"]:
 class Protocol:
     name: ClassVar[str] = ""
     version: ClassVar[str] = ""
+    # True for a protocol that trains an attacker on its own people (bench.stages.adaptive): the runner
+    # attach()es them before asking for keys, and passes score() the cell (bench.stages.attacker.AttackerCell)
+    learns: ClassVar[bool] = False
     ks: tuple[int, ...] = (1, 5)
     far: float = 1e-3
 
