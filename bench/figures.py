@@ -1,8 +1,10 @@
 """The report's figures (seaborn; PNG and PDF), each made from whatever result rows exist.
 
-- ``tradeoff-<split>``: black-box Top-1 protection vs L2 budget and vs SSIM per method (paper Fig. 3b/4a),
-  from cells at several budgets (``bench run --budget 400,800,1200,1600,2000``);
-- ``inference-<split>``: protection vs number of inference photos (Fig. 4b; ``--n-inference 1,3,5,10``);
+- ``tradeoff-<split>``: Top-1 protection vs L2 budget and vs SSIM per method (paper Fig. 3b/4a), from cells
+  at several budgets (``bench run --budget 400,800,1200,1600,2000``): solid lines the black-box average,
+  dotted the white-box target;
+- ``inference-<split>``: protection vs number of inference photos (Fig. 4b; ``--n-inference 1,3,5,10``), the
+  same line styles, dashed: masks that use no inference photos;
 - ``targets-<split>``: per black-box target Top-1 bars with 95% bootstrap intervals over identities;
 - ``masks-<split>-<source>``: clean / mask (amplified) / protected photos of a few people per method
   (Fig. 5/6), from the masks in the result store.
@@ -106,8 +108,14 @@ def _black_box(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return out
 
 
+def _white_box(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The cells of ``source``'s masks on the targets they were crafted on (white-box)."""
+    return df[(df["source"] == source) & df["white_box"].astype(bool)] if source != "-" else df.iloc[:0]
+
+
 def curve(df: pd.DataFrame, x: str) -> pd.DataFrame:
-    """Mean black-box Top-1 protection (%) and SSIM per (label, x), averaged over seeds then targets."""
+    """Mean Top-1 protection (%) and SSIM per (label, x) over ``df``'s cells (the black-box or the white-box
+    ones), averaged over seeds then targets."""
     per_target = df.groupby(["label", x, "target"], as_index=False)[["top1_protection", "ssim"]].mean()
     out = per_target.groupby(["label", x], as_index=False).agg(protection=("top1_protection", "mean"),
                                                                ssim=("ssim", "mean"), targets=("target", "nunique"))
@@ -119,31 +127,86 @@ def _order(label: str) -> tuple:
     return ({"none": 0, "noise": 1}.get(label, 2), label)
 
 
+# One colour per method in every figure, a hue per family (AdvCloak blues, AdvFaces greens, OPOM reds,
+# FI-UAP/FIM oranges, baselines greys); labels not listed (other methods, a second configuration of one)
+# take husl colours.
+METHOD_COLOURS = {
+    "none": "#a6a6a6", "noise": "#525252",
+    "advcloak": "#08306b", "advcloak-center": "#2171b5", "advcloak-affine": "#6baed6", "advcloak-convex": "#17becf",
+    "advfaces-plus": "#2ca02c", "advfaces": "#98df8a",
+    "opom-convex": "#d62728", "opom-center": "#ff9896", "opom-affine": "#e377c2",
+    "fi-uap": "#ff7f0e", "fim": "#ffbb78", "lowkey": "#8c564b", "gap": "#9467bd",
+}
+
+
 def _palette(labels) -> dict:
     import seaborn as sns
 
     labels = sorted(set(labels), key=_order)
-    colors = sns.color_palette("tab10" if len(labels) <= 10 else "husl", len(labels))
-    return dict(zip(labels, colors))
+    out: dict = {}
+    for label in labels:
+        colour = METHOD_COLOURS.get(label)
+        if colour and colour not in out.values():
+            out[label] = colour
+    rest = [label for label in labels if label not in out]
+    out.update(zip(rest, sns.color_palette("husl", len(rest)) if rest else []))
+    return out
+
+
+LEGEND_INCHES = 2.1  # the legend's column right of the panels
 
 
 def _panels(n: int, rows: int = 1, width: float = 4.2, height: float = 3.4):
     plt, _ = _pyplot()
-    fig, axes = plt.subplots(rows, n, figsize=(width * n + 1.8, height * rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(rows, n, figsize=(width * n + LEGEND_INCHES + 0.3, height * rows + 0.4), squeeze=False)
     return fig, axes
 
 
-def _legend(fig, axes) -> None:
+def _legend_edge(fig) -> float:
+    """Where the panels end (figure fraction): the legend's column lies right of it."""
+    return 1 - LEGEND_INCHES / fig.get_figwidth()
+
+
+def _legend(fig, axes, styles: dict[str, dict] | None = None) -> None:
+    """One legend for all panels in its own column right of them (never over a curve; call after
+    ``tight_layout(rect=(..., _legend_edge(fig), ...))``): the methods' colours and, below them,
+    ``styles`` (label -> Line2D keywords): what the line styles mean."""
+    from matplotlib.lines import Line2D
+
     handles, labels = {}, []
     for ax in axes.ravel():
         for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in handles:
+            if lab not in handles and not lab.startswith("_"):
                 handles[lab] = h
                 labels.append(lab)
         if ax.get_legend():
             ax.get_legend().remove()
+    x = _legend_edge(fig) + 0.01
     if handles:
-        fig.legend([handles[lab] for lab in labels], labels, loc="center right", fontsize=7, frameon=False)
+        fig.legend([handles[lab] for lab in labels], labels, loc="lower left" if styles else "center left", fontsize=7,
+                   frameon=False, bbox_to_anchor=(x, 0.5), title="method", title_fontsize=7,
+                   alignment="left")
+    if styles:  # a second block, so that a line style is never read as a method
+        fig.legend([Line2D([], [], color="black", **style) for style in styles.values()], list(styles),
+                   loc="upper left", fontsize=7, frameon=False, bbox_to_anchor=(x, 0.47), title="line",
+                   title_fontsize=7, alignment="left")
+
+
+BLACK_BOX_STYLE = {"ls": "-", "marker": "o", "markersize": 4}
+WHITE_BOX_STYLE = {"ls": ":", "marker": "x", "markersize": 4, "lw": 1.2}
+BASELINE_STYLE = {"ls": "--", "lw": 1}
+
+
+def _several(c: pd.DataFrame, x: str) -> pd.DataFrame:
+    """The lines of a curve with at least two points."""
+    n = c.groupby("label")[x].nunique()
+    return c[c["label"].isin(n[n >= 2].index)]
+
+
+def _draw(ax, c: pd.DataFrame, x: str, palette: dict, style: dict, legend: bool) -> None:
+    for label in sorted(set(c["label"]), key=_order):
+        line = c[c["label"] == label].sort_values("budget" if "budget" in c else x)
+        ax.plot(line[x], line["protection"], color=palette[label], label=label if legend else f"_{label}", **style)
 
 
 # (a) trade-off ---------------------------------------------------------------------------------------
@@ -155,33 +218,38 @@ def tradeoff(rows: pd.DataFrame, split: str, out: Path, command: str = REPORT_CO
     df = df[(df["n_inference"] == n_inference) | (df["n_inference"] == 0)] if not df.empty else df
     panels = {}
     for source, sub in _black_box(df).items():
-        c = curve(sub, "budget")
-        several = c.groupby("label")["budget"].nunique()
-        c = c[c["label"].isin(several[several >= 2].index)]
+        c = _several(curve(sub, "budget"), "budget")
         if not c.empty:
-            panels[source] = c
+            white = _white_box(df, source)
+            w = _several(curve(white, "budget"), "budget") if not white.empty else c.iloc[:0]
+            panels[source] = (c, w[w["label"].isin(set(c["label"]))], sorted(set(sub["target"])))
     if not panels:
         return Skipped(name, f"no method of split {split!r} has cells at several L2 budgets "
                              f"(with {n_inference} inference photos); run e.g. `bench run --split {split} --budget 400,800,1200,1600,2000`")
-    _, sns = _pyplot()
-    palette = _palette(pd.concat(panels.values())["label"])
+    palette = _palette(pd.concat([c for c, _, _ in panels.values()])["label"])
     fig, axes = _panels(len(panels), rows=2)
-    for col, (source, c) in enumerate(panels.items()):
+    for col, (source, (c, w, black)) in enumerate(panels.items()):
         for row, x in enumerate(("budget", "ssim")):
             ax = axes[row, col]
-            sns.lineplot(data=c.sort_values("budget"), x=x, y="protection", hue="label", palette=palette, marker="o",
-                         sort=False, ax=ax)
-            ax.set_xlabel("L2 budget (0-255 pixels)" if x == "budget" else "SSIM (clean vs protected)")
-            ax.set_ylabel("black-box Top-1 protection (%)")
-            if x == "ssim":
+            _draw(ax, c, x, palette, BLACK_BOX_STYLE, legend=True)
+            _draw(ax, w, x, palette, WHITE_BOX_STYLE, legend=False)
+            ax.set_ylim(0, 102)
+            ax.set_ylabel("Top-1 protection (%)")
+            if x == "budget":
+                ax.set_xticks(sorted(set(c["budget"])))
+                ax.set_xlabel("L2 budget (0-255 pixel scale, 112x112 crop)")
+            else:
+                ax.set_xlabel("SSIM of the protected photo (1 = unchanged)")
                 ax.invert_xaxis()  # left to right: more visible masks, as the budget axis
             if row == 0:
-                ax.set_title(f"source {source}" if source != "-" else "baselines", fontsize=9)
-    _legend(fig, axes)
-    fig.suptitle(f"{split}: protection vs L2 budget and vs SSIM", fontsize=10)
-    fig.tight_layout(rect=(0, 0.02, 0.78, 1))
-    caption = (f"{split}: mean black-box Top-1 protection success rate (%) over each source's black-box targets, "
-               f"against the L2 budget (top) and the SSIM it costs (bottom); {n_inference} inference photos.")
+                ax.set_title((f"masks from {source}" if source != "-" else "baselines")
+                             + f"\nblack-box targets: {', '.join(black)}", fontsize=9)
+    fig.suptitle(f"{split}: protection vs L2 budget and vs SSIM ({n_inference} inference photos)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.02, _legend_edge(fig), 1))
+    _legend(fig, axes, {"black-box average": BLACK_BOX_STYLE, "white-box (the source)": WHITE_BOX_STYLE})
+    caption = (f"{split}: Top-1 protection success rate (%) against the L2 budget (top) and the SSIM it costs "
+               f"(bottom); solid: mean over each source's black-box targets (baselines: the same targets), "
+               f"dotted: the white-box target; {n_inference} inference photos.")
     return save(fig, out, name, caption, command)
 
 
@@ -195,33 +263,36 @@ def inference(rows: pd.DataFrame, split: str, out: Path, command: str = REPORT_C
     panels = {}
     for source, sub in _black_box(df).items():
         person = sub[sub["n_inference"] > 0]
-        c = curve(person, "n_inference") if not person.empty else pd.DataFrame(columns=["label", "n_inference"])
-        several = c.groupby("label")["n_inference"].nunique()
-        c = c[c["label"].isin(several[several >= 2].index)]
+        c = _several(curve(person, "n_inference"), "n_inference") if not person.empty else person.iloc[:0]
         if not c.empty:
             base = curve(sub[sub["n_inference"] == 0], "n_inference") if (sub["n_inference"] == 0).any() else None
-            panels[source] = (c, base)
+            white = _white_box(df, source)
+            white = white[white["n_inference"] > 0]
+            w = _several(curve(white, "n_inference"), "n_inference") if not white.empty else c.iloc[:0]
+            panels[source] = (c, w[w["label"].isin(set(c["label"]))], base, sorted(set(sub["target"])))
     if not panels:
         return Skipped(name, f"no person-specific method of split {split!r} has cells with several numbers of inference "
                              f"photos at L2 {budget:g}; run e.g. `bench run --split {split} --n-inference 1,3,5,10`")
-    _, sns = _pyplot()
-    palette = _palette(pd.concat([c for c, _ in panels.values()] + [b for _, b in panels.values() if b is not None])["label"])
+    palette = _palette(pd.concat([c for c, *_ in panels.values()] + [p[2] for p in panels.values() if p[2] is not None])["label"])
     fig, axes = _panels(len(panels))
-    for col, (source, (c, base)) in enumerate(panels.items()):
+    for col, (source, (c, w, base, black)) in enumerate(panels.items()):
         ax = axes[0, col]
-        sns.lineplot(data=c.sort_values("n_inference"), x="n_inference", y="protection", hue="label", palette=palette,
-                     marker="o", ax=ax)
-        for _, b in (base.iterrows() if base is not None else []):  # baselines use no photos: a flat line
-            ax.axhline(b["protection"], ls="--", lw=1, color=palette[b["label"]], label=b["label"])
+        _draw(ax, c, "n_inference", palette, BLACK_BOX_STYLE, legend=True)
+        _draw(ax, w, "n_inference", palette, WHITE_BOX_STYLE, legend=False)
+        for _, b in (base.iterrows() if base is not None else []):  # masks that use no photos: a flat line
+            ax.axhline(b["protection"], color=palette[b["label"]], label=b["label"], **BASELINE_STYLE)
         ax.set_xticks(sorted(set(c["n_inference"])))
+        ax.set_ylim(0, 102)
         ax.set_xlabel("inference photos per person")
-        ax.set_ylabel("black-box Top-1 protection (%)")
-        ax.set_title(f"source {source}", fontsize=9)
-    _legend(fig, axes)
+        ax.set_ylabel("Top-1 protection (%)")
+        ax.set_title(f"masks from {source}\nblack-box targets: {', '.join(black)}", fontsize=9)
     fig.suptitle(f"{split}: protection vs number of inference photos (L2 {budget:g})", fontsize=10)
-    fig.tight_layout(rect=(0, 0.03, 0.78, 1))
-    caption = (f"{split}: mean black-box Top-1 protection (%) of person-specific masks against the number of photos "
-               f"they were crafted from, L2 {budget:g}; dashed: baselines (no photos used).")
+    fig.tight_layout(rect=(0, 0.03, _legend_edge(fig), 1))
+    _legend(fig, axes, {"black-box average": BLACK_BOX_STYLE, "white-box (the source)": WHITE_BOX_STYLE,
+                        "uses no inference photos\n(black-box average)": BASELINE_STYLE})
+    caption = (f"{split}: Top-1 protection (%) of person-specific masks against the number of photos they were "
+               f"crafted from, L2 {budget:g}; solid: mean over the source's black-box targets, dotted: the white-box "
+               f"target; dashed: masks that use no inference photos (baselines, universal masks), black-box.")
     return save(fig, out, name, caption, command)
 
 
@@ -262,10 +333,10 @@ def targets(rows: pd.DataFrame, split: str, out: Path, command: str = REPORT_COM
         ax.set_ylabel("Top-1 protection (%)")
         ax.set_ylim(0, 100)
         ax.set_title(f"source {source}" if source != "-" else "baselines", fontsize=9)
-    _legend(fig, axes)
     fig.suptitle(f"{split}: Top-1 protection per black-box target (L2 {budget:g}, {n_inference} inference photos)",
                  fontsize=10)
-    fig.tight_layout(rect=(0, 0.03, 0.82, 1))
+    fig.tight_layout(rect=(0, 0.03, _legend_edge(fig), 1))
+    _legend(fig, axes)
     no_ci = int(data["low"].isna().sum())
     caption = (f"{split}: Top-1 protection success rate (%) per black-box target; error bars: 95% bootstrap "
                f"interval over identities" + (f" ({no_ci} bar(s) without per-identity counts have none)" if no_ci else "")

@@ -10,7 +10,7 @@ from PIL import Image
 
 from bench.budget import l2_255, realised_l2
 from bench.claims import comparisons, interval_markdown, interval_table, pool, pooled_cells, labelled, rate_cells
-from bench.figures import Figure, Skipped, curve, grid_columns, mask_grid, write_figures, _labelled, _black_box
+from bench.figures import Figure, Skipped, curve, grid_columns, mask_grid, write_figures, _labelled, _black_box, _white_box
 from bench.report import protection_table
 from bench.store import ResultStore
 from bench.uncertainty import bootstrap_rate, paired_difference
@@ -67,6 +67,13 @@ def test_curves_are_the_black_box_means_of_the_rows(run):
         assert len(cells) == 1
         assert c.loc[("opom-convex", budget), "protection"] == pytest.approx(100 * np.mean([r["top1_protection"] for r in cells]))
         assert c.loc[("opom-convex", budget), "ssim"] == pytest.approx(np.mean([r["ssim"] for r in cells]))
+    white = _white_box(df, SOURCE)  # the dotted lines: the source's masks on the source itself
+    assert set(white["target"]) == {"mobileface"} and white["white_box"].all()
+    w = curve(white[white["n_inference"] == 10], "budget").set_index(["label", "budget"])
+    cell = next(r for r in run.rows if r["method"] == "opom-convex" and r["budget"] == 400.0 and r["n_inference"] == 10
+                and r["white_box"])
+    assert w.loc[("opom-convex", 400.0), "protection"] == pytest.approx(100 * cell["top1_protection"])
+    assert _white_box(df, "-").empty, "baselines have no white-box target"
     by_n = curve(panel[panel["budget"] == 1200.0], "n_inference").set_index(["label", "n_inference"])
     three = [r["top1_protection"] for r in run.rows if r["method"] == "fi-uap" and r["budget"] == 1200.0
              and r["n_inference"] == 3 and not r["white_box"]]
