@@ -4,7 +4,9 @@ The page holds Tables 1-3 (protection rates with their 95% intervals over identi
 (paired intervals), the paper-vs-ours comparison, every figure that the rows allow (and why the others
 were skipped), and the provenance of the rows (commit, package versions, device, recorded times).
 The HTML is written from the same Markdown by a small converter (tables, lists, bold, code, links,
-images): no JavaScript, no network, every link relative, so the folder can be copied or zipped.
+images): no JavaScript, no network, every link relative, so the folder can be copied or zipped. Files
+that the git work tree holding the page ignores (.gitignore: the mask grids' PDFs, the commons grids) are
+named but not linked, so the committed page has no dead link in a fresh clone.
 """
 
 from __future__ import annotations
@@ -150,6 +152,56 @@ def markdown_to_html(md: str, title: str) -> str:
             + "\n".join(blocks) + "\n</body>\n</html>\n")
 
 
+# figures ---------------------------------------------------------------------------------------------
+
+def ignored_by_git(paths: list[Path]) -> set[Path]:
+    """Those of ``paths`` that the git work tree holding them keeps out of the repository (.gitignore;
+    a file committed anyway is not ignored). None when the paths are in no work tree or git is missing:
+    the page then links every file it wrote."""
+    import subprocess
+
+    paths = [Path(p).resolve() for p in paths]
+    if not paths:
+        return set()
+    try:
+        done = subprocess.run(["git", "check-ignore", "--stdin", "-z"], cwd=paths[0].parent, capture_output=True,
+                              input=b"\0".join(str(p).encode() for p in paths), timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    if done.returncode not in (0, 1):  # 128: not in a git work tree
+        return set()
+    return {Path(p.decode()).resolve() for p in done.stdout.split(b"\0") if p}
+
+
+def figures_markdown(made: list, out: Path) -> str:
+    """The page's figure section for figures written under ``out``: each figure's PNG with its caption
+    and a link to its PDF, and the skipped figures with their reasons. A file that .gitignore keeps out
+    of the repository (the mask grids' PDFs, the commons grids) is named, not linked: the committed
+    page must not point a fresh clone at files it does not have."""
+    from .figures import Figure
+
+    figures = [f for f in made if isinstance(f, Figure)]
+    ignored = ignored_by_git([p for f in figures for p in f.files])
+    md, unlinked = [], []
+    for f in figures:
+        png, pdf = f.png, f.files[1]
+        if png.resolve() in ignored:
+            unlinked.append(f)
+            continue
+        link = "" if pdf.resolve() in ignored else f" [PDF]({pdf.relative_to(out).as_posix()})"
+        md += [f"![{f.name}]({png.relative_to(out).as_posix()})", f"*{f.caption}{link}*", ""]
+    if ignored & {pdf.resolve() for f in figures if f not in unlinked for pdf in f.files[1:]}:
+        md += ["Figures without a PDF link have one next to their PNG, written by `bench report` but kept out of "
+               "git (.gitignore).", ""]
+    if unlinked:
+        md += ["Written by `bench report` but kept out of git (.gitignore), so not shown here: "
+               + ", ".join(f"`{f.png.relative_to(out).as_posix()}`" for f in unlinked) + ".", ""]
+    skipped = [f for f in made if not isinstance(f, Figure)]
+    if skipped:
+        md += ["Skipped:", ""] + [f"- {f.name}: {f.reason}" for f in skipped] + [""]
+    return "\n".join(md) + "\n"
+
+
 # the page --------------------------------------------------------------------------------------------
 
 def build_sections(rows: pd.DataFrame, out: Path, budget: float, n_inference: int, store=None,
@@ -201,17 +253,10 @@ def build_sections(rows: pd.DataFrame, out: Path, budget: float, n_inference: in
     files["paper_vs_ours.md"] = "# AdvCloak paper vs this benchmark\n\n" + paper
     md += ["## Paper vs this benchmark", "", paper, ""]
     made = write_figures(rows, out / "figures", budget, n_inference, store, command)
-    md += ["## Figures", ""]
+    md += ["## Figures", "", figures_markdown(made, out)]
     for f in made:
-        if isinstance(f, Figure):
-            rel = f.png.relative_to(out).as_posix()
-            pdf = f.files[1].relative_to(out).as_posix()
-            md += [f"![{f.name}]({rel})", f"*{f.caption} [PDF]({pdf})*", ""]
-    skipped = [f for f in made if not isinstance(f, Figure)]
-    if skipped:
-        md += ["Skipped:", ""] + [f"- {f.name}: {f.reason}" for f in skipped] + [""]
-    for f in skipped:
-        log(str(f))
+        if not isinstance(f, Figure):
+            log(str(f))
     files[PAGE_MD] = re.sub(r"\n{3,}", "\n\n", "\n".join(md))
     files[PAGE_HTML] = markdown_to_html(files[PAGE_MD], "cloakbench report")
     return files, made

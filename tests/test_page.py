@@ -13,6 +13,7 @@ import tempfile
 import time
 import webbrowser
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
@@ -87,6 +88,61 @@ def test_every_image_and_link_of_the_page_resolves(report):
     for href in parser.links:
         assert not urlparse(href).scheme, f"{href}: the page links only to its own files"
         assert (out / unquote(href)).is_file(), f"{href} does not exist"
+
+
+def local_targets(page) -> list[str]:
+    """Every src and href of an HTML page that points at a file (no scheme, not an in-page anchor)."""
+    parser = Targets()
+    parser.feed(page.read_text())
+    return [t for t in parser.images + parser.links if t and not urlparse(t).scheme and not t.startswith("#")]
+
+
+def test_the_committed_page_links_only_files_a_fresh_clone_has():
+    """reports/index.html as committed: every image and link must be a file in git, not merely one that
+    `bench report` left on this machine (.gitignore keeps the mask grids' PDFs and the commons grids out)."""
+    from bench.paths import repo_root
+
+    reports = repo_root() / "reports"
+    targets = local_targets(reports / "index.html")
+    assert targets, "the committed page links its tables and figures"
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--", "."], cwd=reports, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout: the files that would be committed cannot be told apart")
+    committed = {p.decode() for p in listed.split(b"\0") if p}
+    dead = [t for t in targets if unquote(t) not in committed]
+    assert not dead, f"reports/index.html points a fresh clone at files that are not in git: {dead}"
+
+
+def test_files_git_ignores_are_named_on_the_page_not_linked(tmp_path):
+    from bench.figures import Figure, Skipped
+    from bench.page import figures_markdown, ignored_by_git, markdown_to_html
+
+    if subprocess.run(["git", "init", "-q", str(tmp_path)], capture_output=True).returncode != 0:
+        pytest.skip("git is not installed")
+    (tmp_path / ".gitignore").write_text("figures/masks-*.pdf\nfigures/masks-commons-*\n")
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    made = []
+    for name in ("targets-commons", "masks-celebrities-x", "masks-commons-x"):
+        files = [figures / f"{name}.png", figures / f"{name}.pdf"]
+        for f in files:
+            f.write_bytes(b"")
+        made.append(Figure(name, f"caption of {name}.", "bench report", files))
+    made.append(Skipped("tradeoff-commons", "no budgets"))
+    assert ignored_by_git([f for m in made[:3] for f in m.files]) == {
+        (figures / n).resolve() for n in ("masks-celebrities-x.pdf", "masks-commons-x.png", "masks-commons-x.pdf")}
+    md = figures_markdown(made, tmp_path)
+    assert "![targets-commons](figures/targets-commons.png)" in md and "[PDF](figures/targets-commons.pdf)" in md
+    assert "![masks-celebrities-x](figures/masks-celebrities-x.png)" in md
+    assert "masks-celebrities-x.pdf" not in md, "an ignored PDF is not linked"
+    assert "![masks-commons-x]" not in md and "`figures/masks-commons-x.png`" in md, "an ignored PNG is named only"
+    assert "- tradeoff-commons: no budgets" in md
+    (tmp_path / "index.html").write_text(markdown_to_html(md, "t"))
+    assert sorted(local_targets(tmp_path / "index.html")) == [
+        "figures/masks-celebrities-x.png", "figures/targets-commons.pdf", "figures/targets-commons.png"]
+    # outside any git work tree every file is linked
+    assert ignored_by_git([figures / "masks-commons-x.png"]) and not ignored_by_git([Path("/") / "masks-x.pdf"])
 
 
 def test_open_never_fails_without_a_browser(monkeypatch, tmp_path):
