@@ -7,6 +7,10 @@ METHODS ?= none,noise,fi-uap,opom-center,opom-affine,opom-convex
 # the generator methods run from the sources they have shipped checkpoints for (methods/weights/)
 GENERATORS ?= advcloak,advcloak-center,advcloak-affine,advcloak-convex,advfaces-plus,advfaces,gap
 GENERATOR_SOURCES ?= dlib-resnet,hse-faceres,mobileface
+# the norm trade-off and inference-photo figures (paper Fig. 3b/4a/4b): one source, where crafting is cheapest
+SWEEP_METHODS ?= noise,advcloak-convex,advfaces-plus,gap,opom-convex,fi-uap
+SWEEP_SOURCE ?= mobileface
+SWEEP_TARGETS ?= dlib-resnet,hse-faceres,mobileface
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -35,6 +39,8 @@ run: setup
 	  $(BIN)/bench run --methods $(METHODS) --target all --split $$split && \
 	  $(BIN)/bench run --methods $(GENERATORS) --source $(GENERATOR_SOURCES) --target all --split $$split || exit 1; \
 	done
+	$(BIN)/bench run --methods $(SWEEP_METHODS) --source $(SWEEP_SOURCE) --target $(SWEEP_TARGETS) --split celebrities --budget 400,800,1200,1600,2000
+	$(BIN)/bench run --methods none,$(SWEEP_METHODS) --source $(SWEEP_SOURCE) --target $(SWEEP_TARGETS) --split celebrities --n-inference 1,3,5,10
 	$(BIN)/bench report
 
 test: setup
