@@ -112,8 +112,7 @@ class AdaptiveRidge(Protocol):
         out = {"identities": len(ids), "pairs": ident.pairs}
         for k in self.ks:
             out[f"adaptive_top{k}_protection"] = ident.protection(k)
-        out["per_identity_hits"] = {i: {str(k): ident.per_identity[i][k] for k in self.ks} for i in ids}
-        out["per_identity_pairs"] = {i: len(probes[i]) * (len(probes[i]) - 1) for i in ids}
+        out.update(self.per_identity(ident, probes))
         return out
 
 
@@ -328,8 +327,7 @@ class TrainedAttacker(Protocol):
                     f"{p}_train_people": len(self._people().identities), f"{p}_train_photos": n_train,
                     f"{p}_train_seconds": fitted.seconds, f"{p}_loss_first": fitted.loss_first,
                     f"{p}_loss_last": fitted.loss_last, f"{p}_drift": fitted.drift})
-        out["per_identity_hits"] = {i: {str(k): ident.per_identity[i][k] for k in self.ks} for i in ids}
-        out["per_identity_pairs"] = {i: len(probes[i]) * (len(probes[i]) - 1) for i in ids}
+        out.update(self.per_identity(ident, probes))
         return out
 
 

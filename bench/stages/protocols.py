@@ -53,6 +53,13 @@ class Protocol:
         """The cell key's protocol field: version, gallery and every setting that changes the scores."""
         return f"{self.version}/{gallery_name}/k{','.join(map(str, self.ks))}/far{self.far}"
 
+    def per_identity(self, ident, probes: dict[str, np.ndarray]) -> dict:
+        """A probe-side identification's per-identity counts, for intervals over people: identified
+        pairs within top k (``per_identity_hits``) of the T x (T - 1) counted (``per_identity_pairs``)."""
+        ids = sorted(probes)
+        return {"per_identity_hits": {i: {str(k): ident.per_identity[i][k] for k in self.ks} for i in ids},
+                "per_identity_pairs": {i: len(probes[i]) * (len(probes[i]) - 1) for i in ids}}
+
     def score(self, clean: CleanGallery, probes: dict[str, np.ndarray]) -> dict:
         raise NotImplementedError
 
@@ -86,9 +93,7 @@ class ProbeIdentification(Protocol):
             out[f"top{k}_clean_accuracy"] = clean_ident.accuracy(k)
         out["tpr_at_far"] = tpr_at_threshold(ident.genuine, threshold)
         out["tpr_at_far_clean"] = tpr_at_threshold(clean_ident.genuine, threshold)
-        # per identity: identified pairs within top k (of T x (T - 1)), for intervals over people
-        out["per_identity_hits"] = {i: {str(k): ident.per_identity[i][k] for k in self.ks} for i in ids}
-        out["per_identity_pairs"] = {i: len(probes[i]) * (len(probes[i]) - 1) for i in ids}
+        out.update(self.per_identity(ident, probes))
         return out
 
 
