@@ -142,9 +142,12 @@ class Trainer:
     def _checkpoint(self) -> Checkpoint:
         return Checkpoint(self.source, self.spec.checkpoint, self.spec.trainer or self.method, self.ckpt_root)
 
-    def _check_same_stage1(self, started_from: dict | None, where: Path) -> None:
+    def _on_current_stage1(self, started_from: dict | None) -> bool:
         """A stage-II run continues only on top of the stage I it started from (the run id does not hold it)."""
-        if self.spec.stage == "stage2" and (started_from or {}).get("sha256") != self.started_from["sha256"]:
+        return self.spec.stage != "stage2" or (started_from or {}).get("sha256") == self.started_from["sha256"]
+
+    def _check_same_stage1(self, started_from: dict | None, where: Path) -> None:
+        if not self._on_current_stage1(started_from):
             raise BenchError(f"{where} continues a stage-II run that started from another stage-I generator "
                              f"(sha256 {str((started_from or {}).get('sha256'))[:12]}..., now {self.started_from['sha256'][:12]}...); "
                              f"delete {self.run_dir} (and that checkpoint) to train stage II again from the current stage I")
@@ -177,7 +180,7 @@ class Trainer:
         card = ckpt.card()
         if card.get("run") != self.run_dir.name or int(card.get("world_size", 1)) != self.world.size:
             return  # made by another configuration: this run starts from scratch
-        if self.spec.stage == "stage2" and (card.get("started_from") or {}).get("sha256") != self.started_from["sha256"]:
+        if not self._on_current_stage1(card.get("started_from")):
             return  # stage II of an older stage I: retrain it on top of the current one
         self.nets.generator.load_state_dict(ckpt.load("generator."))
         if self.spec.stage == "stage1":
