@@ -83,9 +83,11 @@ def test_shipped_checkpoints_reproduce_their_recorded_validation_protection(sour
             masks = method.craft(inference[0], [model]).expand(len(inference), -1, -1, -1)
         else:
             masks = torch.stack([method.craft(inf, [model]) for inf in inference])
-        got = validation_protection(masks, model, inference, test)["val_top1_protection"]
-        recorded = card["validation"]["val_top1_protection"]
-        assert abs(got - recorded) <= 1 / len(test.flatten(0, 1)) + 1e-6, (name, got, recorded)
+        got = validation_protection(masks, model, inference, test)
+        recorded = card["validation"]
+        assert abs(got["val_top1_protection"] - recorded["val_top1_protection"]) <= 1 / len(test.flatten(0, 1)) + 1e-6, (name, got, recorded)
+        # the Top-1 of 40 probes is often 0 for dlib-resnet and hse-faceres; the cosine pins the weights themselves
+        assert abs(got["val_cos"] - recorded["val_cos"]) <= 2e-3, (name, got, recorded)
 
 
 @pytest.mark.parametrize("name", GENERATOR_METHODS)
