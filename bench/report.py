@@ -347,7 +347,13 @@ def write_reports(rows: list[dict], out: Path | None = None, budget: float = 120
     first file is written, so a bad cell leaves the reports on disk as they were; so does an empty run.
     Then the interval tables, claims, paper comparison, figures and the page (bench/page.py): ``results``
     is the result store (folder or ResultStore; default: results/ or BENCH_RESULTS) whose masks the visual
-    grids show, ``command`` what the figures record as their maker, ``log`` gets skipped figures' reasons."""
+    grids show, ``command`` what the figures record as their maker, ``log`` gets skipped figures' reasons
+    and the cells left out for a replaced generator checkpoint (bench/superseded.py)."""
+    from .superseded import describe, split_superseded
+
+    rows, stale = split_superseded(list(rows))
+    for line in describe(stale):
+        log(line)
     if not rows:
         return []
     df = pd.DataFrame(rows)

@@ -17,6 +17,7 @@ from bench.claims import claims_markdown, interval_markdown, interval_table, lab
 from bench.page import markdown_table
 from bench.paper import CLAIMS
 from bench.store import ResultStore
+from bench.superseded import split_superseded
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,7 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--budget", type=float, default=1200.0)
     ap.add_argument("--n-inference", type=int, default=10)
     args = ap.parse_args(argv)
-    rows = pd.DataFrame(ResultStore(args.results).rows())
+    rows, _ = split_superseded(ResultStore(args.results).rows())  # as `bench report` does
+    rows = pd.DataFrame(rows)
     if rows.empty:
         print("no result cells")
         return
