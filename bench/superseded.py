@@ -45,5 +45,5 @@ def split_superseded(rows: list[dict]) -> tuple[list[dict], Counter]:
 
 
 def describe(stale: Counter) -> list[str]:
-    return [f"left out {n} cell(s) of {checkpoint} made with its earlier checkpoint (sha256 {old[:12]}; now "
-            f"{new[:12]}); they stay in the result store" for (checkpoint, old, new), n in sorted(stale.items())]
+    return [f"left out {n} cell(s) of {checkpoint} made with another checkpoint (sha256 {old[:12]}; the current "
+            f"card's is {new[:12]}); they stay in the result store" for (checkpoint, old, new), n in sorted(stale.items())]
