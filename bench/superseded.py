@@ -9,18 +9,23 @@ another sha256 are left out of the report, and the report says which and how man
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
-from methods.checkpoints import checkpoint_root
+from methods.checkpoints import Checkpoint
+from .errors import WeightFileError
 
 
 def current_sha256(checkpoint: str) -> str | None:
-    """The sha256 on the card of ``checkpoint`` ('<source>/<name>') where generators are looked up now;
-    None when there is no readable card (then nothing can be judged stale)."""
+    """The sha256 on the card of ``checkpoint`` ('<source>/<name>', as a generator method's configuration
+    names it) where generators are looked up now; None when there is no readable card (then nothing can
+    be judged stale). The card's value, not a fresh hash: a report should not re-hash every checkpoint."""
+    source, _, name = checkpoint.partition("/")
+    ckpt = Checkpoint(source, name, trains_with=name)
+    if not ckpt.card_path.is_file():
+        return None
     try:
-        return json.loads((checkpoint_root() / f"{checkpoint}.json").read_text()).get("sha256") or None
-    except (OSError, ValueError):
+        return ckpt.card().get("sha256") or None
+    except WeightFileError:
         return None
 
 
