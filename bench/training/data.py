@@ -19,6 +19,20 @@ VAL_INFERENCE = 10  # per held-back identity: 10 photos craft the mask, 10 other
 VAL_TEST = 10
 
 
+def held_back_identities(split: str = "train", val_identities: int = 4, seed: int = 0) -> list[str]:
+    """The identities a training run keeps out of training for validation (a seeded draw among those
+    with enough photos); ``tools/heldout_validation.py`` scores checkpoints on all their photos."""
+    sp = load_split(split)
+    idents = sp.identities()
+    need = VAL_INFERENCE + VAL_TEST
+    eligible = [i for i in idents if len(sp.files(i, "train")) >= need]
+    if len(eligible) < val_identities + 2:
+        raise BenchError(f"split {split!r} has {len(eligible)} identities with >= {need} photos; "
+                         f"{val_identities} are held back for validation and training needs 2 more")
+    order = torch.randperm(len(eligible), generator=torch.Generator().manual_seed(seed)).tolist()
+    return sorted(eligible[j] for j in order[:val_identities])
+
+
 @dataclass
 class TrainingFaces:
     faces: np.ndarray  # uint8 N x 112 x 112 x 3, the training identities' photos
@@ -37,12 +51,7 @@ class TrainingFaces:
         idents = sp.identities()
         files = {i: sp.files(i, "train") for i in idents}
         need = VAL_INFERENCE + VAL_TEST
-        eligible = [i for i in idents if len(files[i]) >= need]
-        if len(eligible) < val_identities + 2:
-            raise BenchError(f"split {split!r} has {len(eligible)} identities with >= {need} photos; "
-                             f"{val_identities} are held back for validation and training needs 2 more")
-        order = torch.randperm(len(eligible), generator=torch.Generator().manual_seed(seed)).tolist()
-        held = sorted(eligible[j] for j in order[:val_identities])
+        held = held_back_identities(split, val_identities, seed)
         train_ids = [i for i in idents if i not in held]
         if not training:
             train_ids = []
