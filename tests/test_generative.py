@@ -19,7 +19,7 @@ from bench.errors import BenchError, WeightFileError
 from bench.runner import is_white_box
 from bench.training import make_config
 from bench.training.data import TrainingFaces
-from bench.training.trainer import Trainer, spec_of
+from bench.training.trainer import Trainer, run_id, spec_of
 from bench.training.validate import validation_protection
 from bench.zoo import create_recognizer, to_canonical
 from methods import METHODS, create_method
@@ -178,6 +178,24 @@ def test_stage2_and_gap_train_from_real_faces(small_training_faces, tmp_path):
     assert gap.validations[-1]["val_cos"] < gap.validations[0]["val_cos"]
     with pytest.raises(BenchError, match="train stage I with the same profile first"):
         make_trainer("advcloak", tmp_path, small_training_faces, cfg=tiny_config(width=6))
+
+
+def test_snapshots_keep_every_validated_step_as_a_loadable_checkpoint(small_training_faces, tmp_path):
+    cfg = tiny_config(val_every=2)
+    assert cfg.snapshots  # the cpu profile keeps them
+    assert run_id(spec_of("advfaces"), SOURCE, cfg) == run_id(spec_of("advfaces"), SOURCE, tiny_config(val_every=2, snapshots=False))
+    trainer = make_trainer("advfaces", tmp_path, small_training_faces, cfg=cfg)
+    final = Checkpoint(SOURCE, "stage1", "advfaces", tmp_path / "ckpt")
+    trainer.run(steps=4)
+    steps = sorted(p.name for p in (trainer.run_dir / "snapshots").iterdir())
+    assert steps == ["step-000002", "step-000004"]
+    early = Checkpoint(SOURCE, "stage1", "advfaces", trainer.snapshot_root(2))
+    last = Checkpoint(SOURCE, "stage1", "advfaces", trainer.snapshot_root(4))
+    assert early.card()["steps"] == 2 and early.card()["validation"]["step"] == 2
+    assert (early.folder / "stage1.loss.png").is_file()
+    assert last.sha256() == final.sha256()  # fp16 on disk: the last snapshot holds the exported weights
+    assert early.sha256() != final.sha256()
+    assert early.load("generator.").keys() == final.load("generator.").keys()
 
 
 def test_interrupted_training_resumes_exactly(small_training_faces, tmp_path, monkeypatch):

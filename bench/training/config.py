@@ -76,6 +76,9 @@ class TrainConfig:
     val_identities: int = 4  # training identities held back for the per-epoch validation protection
     val_every: int = 100  # steps between validations ("epochs" of this log)
     save_every_s: float = 180.0  # resumable state written at least this often
+    # also export the generator at every validation, to <run dir>/snapshots/step-NNNNNN/<source>/: GAN training
+    # swings from one validation to the next, so the step to ship is chosen afterwards (tools/heldout_validation.py)
+    snapshots: bool = False
     profile: str = "paper"
 
     def steps_for(self, stage: str) -> int:
@@ -101,7 +104,7 @@ class TrainConfig:
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": {},
     "cpu": {"width": 8, "d_width": 8, "output_init_scale": 0.015, "stage2_lr": 1e-4, "stage2_photos": 16, "gap_width": 8, "gap_blocks": 3,
-            "stage1_steps": 2_000, "stage2_steps": 300, "gap_steps": 300, "val_every": 100},
+            "stage1_steps": 2_000, "stage2_steps": 300, "gap_steps": 300, "val_every": 100, "snapshots": True},
 }
 
 

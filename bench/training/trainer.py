@@ -46,7 +46,7 @@ from .distributed import World
 from .steps import Nets, gap_step, scaled_universal, stage1_step, stage2_step
 from .validate import validation_protection
 
-STOPPING_FIELDS = ("stage1_steps", "stage2_steps", "gap_steps", "save_every_s", "val_every")  # do not define the run
+STOPPING_FIELDS = ("stage1_steps", "stage2_steps", "gap_steps", "save_every_s", "val_every", "snapshots")  # do not define the run
 LOG_EVERY = 10  # steps averaged per row of the committed loss log
 
 
@@ -139,8 +139,12 @@ class Trainer:
                      validations=self.validations, started_from=self.started_from, continued_from=self.continued_from)
         atomic_write(self.state_path, lambda tmp: torch.save(state, tmp))
 
-    def _checkpoint(self) -> Checkpoint:
-        return Checkpoint(self.source, self.spec.checkpoint, self.spec.trainer or self.method, self.ckpt_root)
+    def _checkpoint(self, root: Path | None = None) -> Checkpoint:
+        return Checkpoint(self.source, self.spec.checkpoint, self.spec.trainer or self.method, root or self.ckpt_root)
+
+    def snapshot_root(self, step: int) -> Path:
+        """A ``BENCH_GENERATORS``-style folder holding the generator as it was at ``step``."""
+        return self.run_dir / "snapshots" / f"step-{step:06d}"
 
     def _on_current_stage1(self, started_from: dict | None) -> bool:
         """A stage-II run continues only on top of the stage I it started from (the run id does not hold it)."""
@@ -268,6 +272,8 @@ class Trainer:
                     self.log.append({"step": self.step, "elapsed_s": self.elapsed, **losses})
                     if self.step % self.cfg.val_every == 0 and self.world.main:
                         losses["val"] = self.validate()["val_top1_protection"]
+                        if self.cfg.snapshots:
+                            self.export(self.snapshot_root(self.step))
                     bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items() if k in ("loss_g", "loss_d", "adv_cos", "val")})
                     bar.update(1)
                     # every rank takes the same decisions (one all-reduce under torchrun, plain values otherwise)
@@ -307,8 +313,9 @@ class Trainer:
         keys = [k for k in (rows[0] if rows else {}) if k not in ("step", "elapsed_s")]
         return {k: float(np.mean([r[k] for r in rows])) for k in keys}
 
-    def export(self) -> Path:
-        ckpt = self._checkpoint()
+    def export(self, root: Path | None = None) -> Path:
+        """Write the checkpoint, its card, loss log and curves to ``root`` (default: the checkpoint root)."""
+        ckpt = self._checkpoint(root)
         tensors = {f"generator.{k}": v for k, v in self.nets.generator.state_dict().items()}
         if self.spec.stage == "stage1":  # stage II starts from stage I's discriminator too
             tensors.update({f"discriminator.{k}": v for k, v in self.nets.discriminator.state_dict().items()})
