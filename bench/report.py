@@ -341,6 +341,16 @@ def frame_latex(df: pd.DataFrame, caption: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _as_typed(path: Path) -> str:
+    """A path as a user would type it from here: relative under the working directory, else absolute. The
+    figures record their command, and a committed figure should not carry one machine's folder names."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def write_reports(rows: list[dict], out: Path | None = None, budget: float = 1200.0, n_inference: int = 10, *,
                   results=None, command: str | None = None, log=print) -> list[Path]:
     """Write the tables to ``out`` (default: reports/ or BENCH_REPORTS). Every table is built before the
@@ -395,5 +405,6 @@ def write_reports(rows: list[dict], out: Path | None = None, budget: float = 120
     from .store import ResultStore
 
     store = results if isinstance(results, ResultStore) else ResultStore(results)
-    command = command or f"bench report --results {store.root} --out {out} --budget {budget:g} --n-inference {n_inference}"
+    command = command or (f"bench report --results {_as_typed(store.root)} --out {_as_typed(out)} --budget {budget:g} "
+                          f"--n-inference {n_inference}")
     return written + write_page(df, out, budget, n_inference, store=store, command=command, log=log)

@@ -299,3 +299,13 @@ def test_the_page_loads_in_a_headless_browser_with_every_image_and_no_error(repo
     state = load_in_browser(browser, (broken / "index.html").resolve().as_uri())
     assert [src for src, _, width in state["images"] if width == 0] == ["figures/targets-commons.png"]
     assert any("targets-commons.png" in e for e in state["errors"])
+
+
+def test_figure_commands_name_folders_as_typed_from_the_working_directory(tmp_path, monkeypatch):
+    from bench.report import _as_typed
+
+    monkeypatch.chdir(tmp_path)
+    assert _as_typed(tmp_path / "reports") == "reports"  # no machine's absolute folder in committed figures
+    assert _as_typed(Path("results")) == "results"
+    outside = tmp_path.parent / "elsewhere"
+    assert _as_typed(outside) == str(outside.resolve())

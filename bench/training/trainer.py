@@ -370,14 +370,23 @@ def plot_training(log: list[dict], validations: list[dict], title: str, path: Pa
     smooth = max(1, len(df) // 100)
     for k in keys:
         axes[0].plot(df["step"], df[k].rolling(smooth, min_periods=1).mean(), label=k)
-    axes[0].set_yscale("symlog", linthresh=1.0)
+    if (df[keys] > 0).all().all():
+        axes[0].set_yscale("log")  # GAN ~0.7, cosine ~0.4-1, generator loss ~10-20: one log axis reads them all
+    else:  # a hull/centre cosine term can go negative
+        axes[0].set_yscale("symlog", linthresh=0.1)
     axes[0].set_xlabel("step"); axes[0].set_title("training losses (rolling mean)"); axes[0].legend(fontsize=8)
     val = pd.DataFrame(validations)
     axes[1].plot(val["step"], 100 * val["val_top1_protection"], marker="o", label="Top-1 protection, protected")
     axes[1].plot(val["step"], 100 * val["val_top1_clean_protection"], ls="--", label="Top-1 protection, clean")
-    axes[1].plot(val["step"], 100 * val["val_cos"], marker=".", label="100 x cosine(protected, clean)")
-    axes[1].set_ylim(0, 100); axes[1].set_xlabel("step"); axes[1].set_ylabel("%")
-    axes[1].set_title("validation (held-back ids, L2 1,200)"); axes[1].legend(fontsize=8)
+    axes[1].set_ylim(0, 100); axes[1].set_xlabel("step"); axes[1].set_ylabel("Top-1 protection (%)")
+    # the cosine moves by thousandths late in a run: its own axis, scaled to it, so the moves show
+    cos_axis = axes[1].twinx()
+    cos_axis.plot(val["step"], val["val_cos"], marker=".", color="C2", label="cosine(protected, clean), right axis")
+    cos_axis.set_ylabel("cosine (lower = stronger)")
+    handles = axes[1].get_legend_handles_labels()
+    more = cos_axis.get_legend_handles_labels()
+    axes[1].legend(handles[0] + more[0], handles[1] + more[1], fontsize=8)
+    axes[1].set_title("validation (held-back ids, L2 1,200)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
