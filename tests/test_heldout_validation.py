@@ -8,6 +8,7 @@ import runpy
 import numpy as np
 
 from bench.data.splits import load_split
+from bench.features import embed_uint8
 from bench.paths import repo_root
 from bench.training.data import TrainingFaces, held_back_identities
 from bench.zoo import create_recognizer
@@ -24,7 +25,7 @@ def test_heldout_score_ranks_the_shipped_advcloak_far_above_noise_and_restores_t
     held_ids = held_back_identities()
     held = tool["load_faces"]("train", held_ids, 20)  # a slice: 20 photos of each held-back person
     others = [i for i in load_split("train").identities() if i not in held_ids][:10]
-    distractors = tool["embed"](surrogate, np.concatenate(list(tool["load_faces"]("train", others, 5).values())))
+    distractors = embed_uint8(surrogate, np.concatenate(list(tool["load_faces"]("train", others, 5).values())))
     before = os.environ.get("BENCH_GENERATORS")
     advcloak = tool["score"]("advcloak", SHIPPED, surrogate, held, distractors, 1, 0)
     noise = tool["score"]("noise", SHIPPED, surrogate, held, distractors, 1, 0)

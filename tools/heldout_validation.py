@@ -33,21 +33,15 @@ import numpy as np
 import torch
 
 
-def load_faces(source_split: str, identities: list[str], per_identity: int | None) -> dict[str, np.ndarray]:
-    from bench.data import open_dataset, prepare
+def load_faces(split: str, identities: list[str], per_identity: int | None) -> dict[str, np.ndarray]:
+    """Aligned uint8 crops of the first ``per_identity`` training photos (all with None) of each identity."""
     from bench.data.splits import load_split
+    from bench.features import FaceSource
 
-    sp = load_split(source_split)
+    sp = load_split(split)
     files = {i: sp.files(i, "train")[:per_identity] for i in identities}
-    prepared = prepare(open_dataset(sp.dataset), only=sorted(f for fs in files.values() for f in fs), progress=False)
-    return {i: prepared.faces(fs) for i, fs in files.items()}
-
-
-@torch.no_grad()
-def embed(surrogate, faces_u8: np.ndarray) -> torch.Tensor:
-    from bench.zoo.base import to_canonical
-
-    return torch.cat([surrogate(to_canonical(torch.from_numpy(faces_u8[k:k + 64]))) for k in range(0, len(faces_u8), 64)])
+    source = FaceSource(sp.dataset, [f for fs in files.values() for f in fs], progress=False)
+    return {i: source.faces(fs) for i, fs in files.items()}
 
 
 @contextlib.contextmanager
@@ -64,15 +58,20 @@ def generators_root(root: Path):
             os.environ["BENCH_GENERATORS"] = before
 
 
-def score(method_name: str, root: Path, surrogate, held: dict[str, np.ndarray], distractor_f: torch.Tensor,
+def score(method_name: str, root: Path, surrogate, held: dict[str, np.ndarray], distractor_f: np.ndarray,
           draws: int, seed: int) -> dict[str, float]:
     from bench.budget import DEFAULT_BUDGET, protect, scale_to_budget
+    from bench.features import embed_uint8
+    from bench.protocol import identification
+    from bench.search import make_index
     from bench.zoo.base import to_canonical
     from methods import create_method
 
     method = create_method(method_name)
-    clean_f = {i: embed(surrogate, f) for i, f in held.items()}
-    cos, protected_hits, probes = [], 0, 0
+    clean_f = {i: embed_uint8(surrogate, f) for i, f in held.items()}
+    # each person's distractors: every photo of the other held-back people, then the training identities'
+    others = {i: make_index("torch", np.concatenate([clean_f[j] for j in held if j != i] + [distractor_f])) for i in held}
+    cos, protected_pairs, pairs = [], 0, 0
     rng = np.random.default_rng(seed)
     for _ in range(draws):
         for i, faces in held.items():
@@ -80,18 +79,13 @@ def score(method_name: str, root: Path, surrogate, held: dict[str, np.ndarray], 
             inf, test = order[:10], order[10:]
             with generators_root(root):
                 mask = method.craft(to_canonical(torch.from_numpy(faces[inf])), [surrogate])
-            mask = scale_to_budget(mask, DEFAULT_BUDGET)
-            prot_f = embed(surrogate, protect(faces[test], mask))
-            cos.append(torch.nn.functional.cosine_similarity(prot_f, clean_f[i][test]).numpy())
-            # the benchmark's 1:N protocol: each other clean photo in turn is the person's only gallery
-            # photo among the distractors (the other held-back people and the training identities)
-            others = torch.cat([clean_f[j] for j in held if j != i] + [distractor_f])
-            best_other = (prot_f @ others.T).max(1).values
-            sim_own = prot_f @ clean_f[i][test].T
-            off_diagonal = ~torch.eye(len(test), dtype=torch.bool)  # a probe's own clean copy is never its gallery
-            protected_hits += int(((sim_own < best_other[:, None]) & off_diagonal).sum())
-            probes += int(off_diagonal.sum())
-    return {"cos": float(np.concatenate(cos).mean()), "top1": protected_hits / probes, "probes": probes}
+            prot_f = embed_uint8(surrogate, protect(faces[test], scale_to_budget(mask, DEFAULT_BUDGET)))
+            clean_test = clean_f[i][test]
+            cos.append((prot_f * clean_test).sum(1))  # unit-length embeddings
+            found = identification(others[i], {i: prot_f}, {i: clean_test}, ks=(1,))  # the benchmark's 1:N counting
+            protected_pairs += found.pairs - found.hits[1]
+            pairs += found.pairs
+    return {"cos": float(np.concatenate(cos).mean()), "top1": protected_pairs / pairs, "probes": pairs}
 
 
 def main() -> None:
@@ -104,8 +98,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    from bench.training.data import held_back_identities
     from bench.data.splits import load_split
+    from bench.features import embed_uint8
+    from bench.training.data import held_back_identities
     from bench.zoo import create_recognizer
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
@@ -114,7 +109,7 @@ def main() -> None:
     train_ids = [i for i in load_split("train").identities() if i not in held_ids]
     held = load_faces("train", held_ids, None)
     distractors = load_faces("train", train_ids, args.distractors)
-    distractor_f = embed(surrogate, np.concatenate(list(distractors.values())))
+    distractor_f = embed_uint8(surrogate, np.concatenate(list(distractors.values())))
     print(f"held back: {', '.join(f'{i} ({len(f)})' for i, f in held.items())}; gallery distractors: {len(distractor_f)}")
     for root in args.generators:
         result = score(args.method, root, surrogate, held, distractor_f, args.draws, args.seed)
