@@ -136,6 +136,16 @@ def test_cli_errors_list_the_valid_names(env):
 # -- the staged harness ------------------------------------------------------------------------------
 REFERENCE_COLUMNS = ["top1_protection", "top5_protection", "top1_clean_accuracy", "ssim", "psnr", "l2_realised",
                      "tpr_at_far", "tpr_at_far_clean", "pairs", "per_identity_hits"]
+# Measures of the mask itself: FI-UAP's gradient steps run through oneDNN's float32 kernels, which differ in the
+# last bits between CPU generations (CI's runner gave SSIM 0.8435959 where this machine gives 0.8435878), so these
+# are pinned to 1e-4 relative. Counts and rates stay exact: a refactor that moved one decision would show there.
+MASK_MEASURES = {"ssim", "psnr", "l2_realised"}
+
+
+def same_number(col: str, expected):
+    if not isinstance(expected, float):
+        return expected
+    return pytest.approx(expected, rel=1e-4) if col in MASK_MEASURES else pytest.approx(expected, abs=1e-12)
 
 
 def test_staged_runner_gives_the_rows_of_the_runner_before_the_stages(env):
@@ -148,8 +158,7 @@ def test_staged_runner_gives_the_rows_of_the_runner_before_the_stages(env):
     for ref in reference:
         row = got[(ref["method"], ref["target"])]
         for col in REFERENCE_COLUMNS:
-            assert row[col] == (pytest.approx(ref[col], abs=1e-12) if isinstance(ref[col], float) else ref[col]), \
-                (ref["method"], ref["target"], col)
+            assert row[col] == same_number(col, ref[col]), (ref["method"], ref["target"], col)
 
 
 def small(**kw):
