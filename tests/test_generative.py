@@ -6,6 +6,7 @@ and for re-checking the validation numbers recorded in the shipped checkpoints' 
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 
@@ -196,6 +197,59 @@ def test_snapshots_keep_every_validated_step_as_a_loadable_checkpoint(small_trai
     assert last.sha256() == final.sha256()  # fp16 on disk: the last snapshot holds the exported weights
     assert early.sha256() != final.sha256()
     assert early.load("generator.").keys() == final.load("generator.").keys()
+
+
+class ScaledGenerator(torch.nn.Module):
+    """The same generator with its output multiplied by ``k``: a larger mask of the same direction."""
+
+    def __init__(self, generator, k):
+        super().__init__()
+        self.generator, self.k = generator, k
+
+    def forward(self, x):
+        return self.k * self.generator(x)
+
+
+def stage2_losses(generator, discriminator, surrogate, x, cfg):
+    """One stage-II step with frozen networks (lr 0), from a fixed random state: only the losses."""
+    from bench.training.steps import Nets, stage2_step
+
+    d = copy.deepcopy(discriminator)
+    nets = Nets(generator, d, torch.optim.SGD(generator.parameters(), lr=0.0), torch.optim.SGD(d.parameters(), lr=0.0))
+    return stage2_step(nets, surrogate, x, "plain", cfg, torch.Generator().manual_seed(0))
+
+
+def test_stage2_budget_trains_on_each_mask_at_the_benchmark_budget(small_training_faces, surrogate):
+    from bench.budget import PIXEL_SCALE
+    from bench.training.steps import at_budget
+    from methods.nets import AdvFacesGenerator, PatchDiscriminator
+
+    masks = torch.randn(3, 3, 112, 112) * torch.tensor([0.01, 1.0, 5.0]).view(3, 1, 1, 1)
+    scaled = at_budget(masks, 1200.0)
+    torch.testing.assert_close(scaled.flatten(1).norm(dim=1) * PIXEL_SCALE, torch.full((3,), 1200.0))
+    torch.testing.assert_close(torch.nn.functional.cosine_similarity(scaled.flatten(1), masks.flatten(1)), torch.ones(3))
+    assert at_budget(masks, 0.0) is masks
+    spec = spec_of("advcloak")
+    assert run_id(spec, SOURCE, tiny_config()) == run_id(spec, SOURCE, tiny_config(stage2_budget=0))  # shipped ids hold
+    assert run_id(spec, SOURCE, tiny_config(stage2_budget=1200)) != run_id(spec, SOURCE, tiny_config())
+    with pytest.raises(BenchError, match="stage2_budget"):
+        tiny_config(stage2_budget=-1)
+
+    # real faces, 2 people x 6 photos: with the budget, a 4x larger mask of the same direction changes neither the
+    # adversarial nor the GAN term; without it (the paper), the larger mask buys a lower cosine
+    photos = np.concatenate([small_training_faces.faces[:6], small_training_faces.faces[20:26]])  # 2 identities
+    x = torch.from_numpy(photos).permute(0, 3, 1, 2).float().div(255).reshape(2, 6, 3, 112, 112)
+    torch.manual_seed(0)
+    g, d = AdvFacesGenerator(4, 0.015), PatchDiscriminator(4)
+    for budget in (1200.0, 0.0):
+        cfg = tiny_config(stage2_budget=budget)
+        small, large = stage2_losses(g, d, surrogate, x, cfg), stage2_losses(ScaledGenerator(g, 4.0), d, surrogate, x, cfg)
+        if budget:
+            assert large["adv_cos"] == pytest.approx(small["adv_cos"], abs=1e-5)
+            assert large["gan"] == pytest.approx(small["gan"], abs=1e-5)
+            assert large["l2_255"] == pytest.approx(4 * small["l2_255"], rel=1e-4)  # the hinge sees the generated mask
+        else:
+            assert large["adv_cos"] < small["adv_cos"] - 0.01
 
 
 def test_interrupted_training_resumes_exactly(small_training_faces, tmp_path, monkeypatch):

@@ -61,6 +61,9 @@ class TrainConfig:
     stage2_photos: int = 16
     stage2_steps: int = 100_000
     stage2_average: bool = True  # one Delta per person (AdvCloak); False = image-wise stage II (an ablation)
+    # > 0: the GAN and adversarial terms see each person's Delta rescaled to this L2 (0-255), the mask the benchmark
+    # adds; 0 = the paper (Delta as generated, its size held by the hinge alone). steps.at_budget says why.
+    stage2_budget: float = 0.0
     convex_warmup: float = 0.4  # fraction of stage II using class-centre anchors (the official code: 40 of 100 epochs)
     # GAP
     gap_width: int = 64
@@ -94,6 +97,8 @@ class TrainConfig:
             v = float(getattr(self, name))
             if not (v > 0 and v < float("inf")):
                 raise BenchError(f"training option {name} must be a finite number > 0, got {v}")
+        if not 0 <= self.stage2_budget < float("inf"):
+            raise BenchError(f"stage2_budget must be 0 (off) or a finite L2 > 0, got {self.stage2_budget}")
         if not 0 <= self.convex_warmup <= 1:
             raise BenchError(f"convex_warmup must be in [0, 1], got {self.convex_warmup}")
         if self.stage2_identities < 2:

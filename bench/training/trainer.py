@@ -58,8 +58,14 @@ def spec_of(method: str) -> TrainingSpec:
     return cls.training
 
 
+# options added after checkpoints shipped: they define a run only when set, so the shipped cards' run ids (and
+# continuing those runs) stay valid
+ADDED_OPTIONS = {"stage2_budget": 0.0}
+
+
 def run_id(spec: TrainingSpec, source: str, cfg: TrainConfig) -> str:
-    defining = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in STOPPING_FIELDS}
+    defining = {k: v for k, v in dataclasses.asdict(cfg).items()
+                if k not in STOPPING_FIELDS and not (k in ADDED_OPTIONS and v == ADDED_OPTIONS[k])}
     return f"{spec.checkpoint}-{config_hash({'spec': dataclasses.asdict(spec), 'source': source, **defining})[:10]}"
 
 
