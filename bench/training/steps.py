@@ -22,7 +22,7 @@ import torch
 
 from methods.generator_losses import adversarial_cosine, gan_discriminator_loss, gan_generator_loss, norm_hinge
 
-from ..budget import PIXEL_SCALE
+from ..budget import PIXEL_SCALE, scale_to_budget
 from .config import TrainConfig
 
 
@@ -101,16 +101,12 @@ def at_budget(masks: torch.Tensor, budget: float) -> torch.Tensor:
     cosine with a larger mask (hse-faceres, weight 50: L2 937 -> 3,428 in 46 steps while the validation cosine
     at L2 1,200 rose 0.658 -> 0.745); rescaled, the adversarial and GAN terms see the mask the benchmark will
     add, so only its direction can improve. The hinge still applies to the generated masks."""
-    if not budget:
-        return masks
-    norms = masks.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (masks.dim() - 1))
-    return masks * (budget / PIXEL_SCALE) / norms
+    return scale_to_budget(masks, budget) if budget else masks
 
 
 def scaled_universal(generator: torch.nn.Module, budget: float) -> torch.Tensor:
     """GAP's perturbation at exactly ``budget`` (L2, 0-255 units)."""
-    raw = generator()
-    return raw * (budget / PIXEL_SCALE) / raw.flatten().norm().clamp_min(1e-12)
+    return scale_to_budget(generator(), budget)
 
 
 def gap_step(nets: Nets, surrogate, x: torch.Tensor, cfg: TrainConfig, rng: torch.Generator) -> dict[str, float]:
