@@ -205,7 +205,9 @@ def report(results, out, budget, n_inference, open_page):
     report page (index.md, index.html) from the stored results."""
     from .page import PAGE_HTML
     from .page import open_page as open_in_browser
+    from .paths import reports_dir
     from .report import write_reports
+    from .run_profile import write_profile
     from .store import ResultStore
 
     store = ResultStore(results) if results else ResultStore()
@@ -213,6 +215,8 @@ def report(results, out, budget, n_inference, open_page):
     if not rows:
         raise BenchError("the result store is empty: run `bench run` first")
     paths = write_reports(rows, Path(out) if out else None, budget, n_inference, results=store, log=click.echo)
+    profile = write_profile(store.profiles(), Path(out) if out else reports_dir())
+    paths += [profile] if profile else []
     for path in paths:
         click.echo(f"wrote {path}")
     page = next((p for p in paths if p.name == PAGE_HTML), None)

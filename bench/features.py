@@ -21,6 +21,7 @@ from .data.align import ALIGNER_VERSION
 from .data.splits import Split
 from .errors import BenchError
 from .paths import cache_dir
+from .stage_clock import stage
 from .zoo.base import ModelCard, Recognizer, weights_in_use
 
 
@@ -72,8 +73,9 @@ def clean_features(model: Recognizer, source: FaceSource, files: list[str], batc
     if cached is not None:
         return cached
     faces = source.faces(files)
-    feats = (layer_uint8(layer, faces, batch_size, progress, model.device) if layer else
-             embed_uint8(model, faces, batch_size, progress)).astype(np.float32)
+    with stage(f"embed:{model.name}", items=len(files)):
+        feats = (layer_uint8(layer, faces, batch_size, progress, model.device) if layer else
+                 embed_uint8(model, faces, batch_size, progress)).astype(np.float32)
     _write_checked(path, feats)
     return feats
 

@@ -25,8 +25,14 @@ from .stages.faces import FaceBank
 from .stages.protector import Protector
 from .stages.protocols import create_protocol
 from .stages.transforms import parse_chain
+from .stage_clock import StageClock, cuda_sync, stage
 from .store import ResultStore
 from .zoo import card_of, create_recognizer, recognizer_names
+
+
+# A run this long also measures its machine's per-image model costs (~30 s on 2 cores, once per machine: cached)
+# for the profile's floor; shorter runs (tests, single cells) leave that to `bench report`.
+UNIT_COSTS_AFTER_S = 600.0
 
 
 @dataclass
@@ -143,6 +149,32 @@ class Runner:
 
     # the loop -----------------------------------------------------------------------------------
     def run(self) -> list[dict]:
+        """Every planned cell; the wall time of each stage goes to ``self.clock`` (and the store's profiles/)."""
+        self.clock = StageClock(sync=cuda_sync(self.cfg.device))
+        with self.clock:
+            try:
+                rows = self._run()
+            finally:
+                profile = self.profile()
+                if self.clock.wall >= UNIT_COSTS_AFTER_S:  # the floor's unit costs, on the machine that ran it
+                    from .run_profile import models_in, unit_costs
+
+                    profile["unit_costs"] = unit_costs(models_in([profile]), self.cfg.device)
+                self.profile_path = self.store.put_profile(profile)
+        return rows
+
+    def models_used(self) -> list[str]:
+        return sorted(self._models)
+
+    def profile(self) -> dict:
+        """Where this run's time went: one row per stage (see :mod:`bench.stage_clock`)."""
+        cfg = self.cfg
+        return {"wall_s": round(getattr(self.clock, "wall", 0.0), 3), "device": cfg.device, "split": cfg.split,
+                "gallery": cfg.gallery_split, "methods": cfg.methods, "sources": cfg.sources, "targets": cfg.targets,
+                "budgets": cfg.budgets, "n_inference": cfg.n_inference, "transforms": cfg.transforms,
+                "protocols": cfg.protocols, "provenance": self.provenance, "stages": self.clock.rows()}
+
+    def _run(self) -> list[dict]:
         planned = [(job, list(self.cells(job))) for job in self.plan()]
         bar = tqdm(total=sum(len(cells) for _, cells in planned), desc="cells", disable=not self.progress, unit="cell")
         for job, cells in planned:
@@ -154,25 +186,34 @@ class Runner:
             photos = probes = None  # the latest protected set and its features: one at a time, for memory
             for budget, chain, target, protocol, key in todo:
                 if photos is None or (photos.budget, photos.transforms) != (float(budget), chain.spec):
-                    photos, probes = self.protector.protect(masks.masks, budget, chain), None
+                    with stage("protect", items=self.split_test_photos):
+                        photos, probes = self.protector.protect(masks.masks, budget, chain), None
                 evaluator = self.evaluator(target)
+                evaluator.clean  # the clean gallery (cached features, or align + embed once) is its own stage
                 if probes is None or probes[0] != target:
-                    probes = (target, evaluator.embed(photos.photos))
-                if protocol.learns:  # the attacker rebuilds itself on its own people: it needs the cell
-                    cell = AttackerCell(job, float(budget), chain, target, self.model(target), evaluator, photos.photos,
-                                        self.cfg.backend)
-                    scores = protocol.score(evaluator.clean, probes[1], cell)
-                else:
-                    scores = protocol.score(evaluator.clean, probes[1])
+                    with stage(f"embed:{target}", items=self.split_test_photos):
+                        probes = (target, evaluator.embed(photos.photos))
+                with stage(f"score:{protocol.name}", items=1):
+                    if protocol.learns:  # the attacker rebuilds itself on its own people: it needs the cell
+                        cell = AttackerCell(job, float(budget), chain, target, self.model(target), evaluator, photos.photos,
+                                            self.cfg.backend)
+                        scores = protocol.score(evaluator.clean, probes[1], cell)
+                    else:
+                        scores = protocol.score(evaluator.clean, probes[1])
                 row = {**key, **scores, **photos.quality, **masks.timing(),
                        "kind": masks.kind, "method_params": masks.config,
                        "white_box": is_white_box(job.method.trained_against(job.source), target),
                        "backend": self.cfg.backend, "provenance": self.provenance}
-                self.store.put(key, row)
+                with stage("write", items=1):
+                    self.store.put(key, row)
                 bar.update(1)
         bar.close()
         ids = {ResultStore.cell_id(cell[-1]) for _, cells in planned for cell in cells}
         return [r for r in self.store.rows() if r["cell"] in ids]
+
+    @property
+    def split_test_photos(self) -> int:
+        return sum(len(self.split.files(i, "test")) for i in self.identities)
 
 
 def default_targets() -> list[str]:

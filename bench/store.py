@@ -113,3 +113,21 @@ class ResultStore:
         atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps({"key": mask_key, **meta}, indent=1, default=str)))
         atomic_write(path, lambda p: save_file({k: v.contiguous() for k, v in masks.items()}, str(p)))
         return path
+
+    # profiles: where each run's time went (bench.stage_clock), one JSON per run, newest last by name
+    def put_profile(self, profile: dict) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        path = self.root / "profiles" / f"run-{stamp}-{time.time_ns() % 10**9:09d}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda p: p.write_text(json.dumps(profile, indent=1, default=str)))
+        return path
+
+    def profiles(self) -> list[dict]:
+        """Every stored run profile, oldest first (a damaged one is skipped with a warning)."""
+        out = []
+        for path in sorted((self.root / "profiles").glob("run-*.json")):
+            try:
+                out.append({"file": path.name, **json.loads(path.read_text())})
+            except (OSError, ValueError) as exc:
+                warnings.warn(f"run profile {path} cannot be read ({exc}); skipped", DamagedResult, stacklevel=2)
+        return out

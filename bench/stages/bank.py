@@ -20,6 +20,7 @@ from ..data.splits import Split
 from ..errors import BenchError
 from ..features import model_fingerprint
 from ..provenance import config_hash
+from ..stage_clock import SurrogatePasses, record_items, stage
 from ..store import ResultStore
 from ..zoo import card_of
 from ..zoo.base import to_canonical
@@ -97,16 +98,31 @@ class MaskBank:
 
     def get(self, job: MaskJob) -> MaskSet:
         key = job.key(self.split)
-        stored = self.store.load_masks(key, expected=self.identities)
+        with stage("masks:load"):
+            stored = self.store.load_masks(key, expected=self.identities)
         if stored is not None:
             return MaskSet.from_stored(*stored)
-        masks = self.craft(job)
+        # the profile's work unit for crafting: images through the surrogate with a gradient (its floor's basis)
+        with stage(f"craft:{job.method_name}@{job.source}"), SurrogatePasses(self._surrogates(job)) as passes:
+            masks = self.craft(job)
+        record_items(f"craft:{job.method_name}@{job.source}", passes.with_grad)
         self.store.save_masks(key, masks.masks, masks.meta(self.provenance))
         return masks
 
+    def inference_photos(self, job: MaskJob) -> int:
+        """The photos a job's masks are crafted from (its per-item cost in the profile)."""
+        if job.method.kind == "universal":
+            return 1
+        role = "test" if job.method.kind == "image" else "inference"
+        return sum(min(len(self.split.files(i, role)), max(job.n_inference, 1)) if role == "inference"
+                   else len(self.split.files(i, role)) for i in self.identities)
+
+    def _surrogates(self, job: MaskJob) -> list:
+        return [] if job.source == "-" else [self.models(s) for s in job.source.split("+")]
+
     def craft(self, job: MaskJob) -> MaskSet:
         algo = job.method
-        surrogates = [] if job.source == "-" else [self.models(s) for s in job.source.split("+")]
+        surrogates = self._surrogates(job)
         out = MaskSet({}, algo.config(job.source), algo.kind)
         if algo.kind == "universal":  # one mask for everyone: its inputs are ignored, so one photo is enough
             first = self.identities[0]
