@@ -66,7 +66,14 @@ def nearest_to_centre(faces: list[Face], shape: tuple[int, ...]) -> Face:
 
 
 class MtcnnDetector:
+    """facenet-pytorch's MTCNN. ``device='cuda'`` runs it on a GPU (``bench.gpu_check`` measures how far
+    its landmarks move from the CPU's); the cache's crops are made on the CPU, one thread, so that a
+    crop is the same on every machine."""
+
     name = "mtcnn"
+
+    def __init__(self, device: str = "cpu"):
+        self.device = device
 
     @cached_property
     def _net(self):
@@ -74,7 +81,7 @@ class MtcnnDetector:
         from facenet_pytorch import MTCNN
 
         with torch.inference_mode():
-            return MTCNN(keep_all=True, device="cpu")
+            return MTCNN(keep_all=True, device=self.device)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         import torch
@@ -127,6 +134,7 @@ class Aligner:
     version = ALIGNER_VERSION
 
     def __init__(self, detectors=None):
+        self.detectors_are_default = detectors is None  # only then can a worker process rebuild the same aligner
         self.detectors = detectors if detectors is not None else [MtcnnDetector(), DlibDetector()]
 
     def align(self, image: np.ndarray) -> Aligned:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import multiprocessing as mp
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +20,13 @@ from .align import CANONICAL, Aligner
 from .cache import USABLE, AlignedStore, DamagedCrops, Entry
 from .images import BadImage, decode_rgb, file_digest
 from .readers import Failure, FolderPerIdentity, ImageRecord
+from ..stage_clock import stage
 
 WRITE_EVERY = 128  # crops per transaction: a crash (power loss) loses at most this much work
+# Alignment runs in this many worker processes (BENCH_ALIGN_WORKERS; default: one per core) once a batch is
+# large enough to repay starting them (~3 s each: torch and MTCNN load). Each worker detects on one thread,
+# as the serial path does, so every crop is bit-identical to the serial one (tests/test_data.py checks it).
+PARALLEL_FROM = 200
 
 
 @dataclass
@@ -192,7 +199,8 @@ def prepare(
     known = store.details([k for k in keys if k])
     todo = [i for i, k in enumerate(keys) if k and k not in known]
     if todo and not dry:
-        _align_all(dataset, [records[i] for i in todo], aligner, store, write_every, progress)
+        with stage(f"align:{dataset.name}", items=len(todo)):
+            _align_all(dataset, [records[i] for i in todo], aligner, store, write_every, progress)
         known = store.details([k for k in keys if k])
     status, detail = [], []
     for k, rec in zip(keys, records):
@@ -205,15 +213,49 @@ def prepare(
                            rejected, dataset.pre_aligned, aligner)
 
 
+def align_workers(n_photos: int) -> int:
+    """How many processes align ``n_photos`` photos: 1 below PARALLEL_FROM, else BENCH_ALIGN_WORKERS or one per core."""
+    env = os.environ.get("BENCH_ALIGN_WORKERS", "")
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise BenchError(f"BENCH_ALIGN_WORKERS must be a whole number >= 1, got {env!r}")
+        return min(int(env), max(n_photos, 1))
+    return 1 if n_photos < PARALLEL_FROM else max(1, min(os.cpu_count() or 1, 8))
+
+
+_WORKER: dict = {}
+
+
+def _worker_init(pre_aligned: bool) -> None:
+    _WORKER.update(aligner=Aligner(), pre_aligned=pre_aligned)
+
+
+def _worker_process(item: tuple[bytes, str]) -> Entry:
+    data, relpath = item
+    return _process(data, relpath, _WORKER["pre_aligned"], _WORKER["aligner"])
+
+
 def _align_all(dataset: FolderPerIdentity, todo: list[ImageRecord], aligner: Aligner, store: AlignedStore,
                write_every: int, progress: bool) -> None:
     """Align ``todo`` into ``store`` in batched transactions. However the loop stops (Ctrl-C, or a photo
-    that breaks the aligner), the crops made so far are written first, so a re-run redoes none of them."""
+    that breaks the aligner), the crops made so far are written first, so a re-run redoes none of them.
+    With more than one worker (``align_workers``) the photos go to a process pool in order; only the default
+    aligner can be rebuilt in a worker, so a caller's own aligner always runs here."""
+    workers = align_workers(len(todo)) if type(aligner) is Aligner and aligner.detectors_are_default else 1
     batch: list[Entry] = []
+    pool = None
     try:
-        for n, rec in enumerate(tqdm(todo, desc=f"align {dataset.name}", disable=not progress, unit="img")):
+        if workers > 1:
+            pool = mp.get_context("spawn").Pool(workers, _worker_init, (dataset.pre_aligned,))
+            items = ((_read(dataset, rec), rec.relpath) for rec in todo)
+            results = pool.imap(_worker_process, items, chunksize=4)
+        else:
+            results = (_process(_read(dataset, rec), rec.relpath, dataset.pre_aligned, aligner) for rec in todo)
+        bar = tqdm(total=len(todo), desc=f"align {dataset.name}" + (f" ({workers} processes)" if workers > 1 else ""),
+                   disable=not progress, unit="img")
+        for n, rec in enumerate(todo):
             try:
-                batch.append(_process(_read(dataset, rec), rec.relpath, dataset.pre_aligned, aligner))
+                batch.append(next(results))
             except BenchError:  # set-up problems (e.g. detector weights) name their own fix
                 raise
             except Exception as exc:  # not a known kind of bad photo (those are BadImage): a bug to report
@@ -222,8 +264,12 @@ def _align_all(dataset: FolderPerIdentity, todo: list[ImageRecord], aligner: Ali
                     f"the {n} photos processed before it are cached. Move that file out of the dataset folder and run "
                     "the same command again to go on without it, and please report the error"
                 ) from exc
+            bar.update(1)
             if len(batch) >= write_every:
                 done, batch = batch, []
                 store.put_many(done)
+        bar.close()
     finally:
+        if pool is not None:
+            pool.terminate()
         store.put_many(batch)
