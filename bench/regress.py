@@ -52,14 +52,16 @@ def write_splits(cfg: RegressionConfig, folder: Path) -> Path:
     return folder
 
 
-def measure(cfg: RegressionConfig, work: Path, progress: bool = False) -> dict[str, dict[str, float]]:
-    """``{"method|target": {"top1": %, "top5": %}}`` from a fresh result store under ``work``."""
+def measure(cfg: RegressionConfig, work: Path, progress: bool = False, device: str = "cpu",
+            backend: str = "faiss") -> dict[str, dict[str, float]]:
+    """``{"method|target": {"top1": %, "top5": %}}`` from a fresh result store under ``work`` (``device`` and
+    ``backend`` for ``bench.gpu_check``: the baseline itself is measured on the CPU with FAISS)."""
     from .runner import RunConfig, Runner
     from .store import ResultStore
 
     folder = write_splits(cfg, work / "splits")
     run = RunConfig(methods=list(cfg.methods), sources=[cfg.source], targets=list(cfg.targets), split=PEOPLE,
-                    gallery_split=GALLERY, budgets=[cfg.budget], split_folder=str(folder))
+                    gallery_split=GALLERY, budgets=[cfg.budget], split_folder=str(folder), device=device, backend=backend)
     rows = Runner(run, ResultStore(work / "results"), progress=progress).run()
     return {f"{r['method']}|{r['target']}": {"top1": round(100 * r["top1_protection"], 3), "top5": round(100 * r["top5_protection"], 3)}
             for r in sorted(rows, key=lambda r: (r["method"], r["target"]))}
