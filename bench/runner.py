@@ -151,25 +151,24 @@ class Runner:
     def run(self) -> list[dict]:
         """Every planned cell; the wall time of each stage goes to ``self.clock`` (and the store's profiles/)."""
         self.clock = StageClock(sync=cuda_sync(self.cfg.device))
-        with self.clock:
-            try:
+        finished = False
+        try:
+            with self.clock:
                 rows = self._run()
-            finally:
-                profile = self.profile()
-                if self.clock.wall >= UNIT_COSTS_AFTER_S:  # the floor's unit costs, on the machine that ran it
-                    from .run_profile import models_in, unit_costs
+            finished = True
+        finally:  # an interrupted run keeps the profile of what it did (without the unit-cost measurement)
+            profile = self.profile()
+            if finished and self.clock.wall >= UNIT_COSTS_AFTER_S:  # the floor's unit costs, on the machine that ran it
+                from .run_profile import models_in, unit_costs
 
-                    profile["unit_costs"] = unit_costs(models_in([profile]), self.cfg.device)
-                self.profile_path = self.store.put_profile(profile)
+                profile["unit_costs"] = unit_costs(models_in([profile]), self.cfg.device)
+            self.profile_path = self.store.put_profile(profile)
         return rows
-
-    def models_used(self) -> list[str]:
-        return sorted(self._models)
 
     def profile(self) -> dict:
         """Where this run's time went: one row per stage (see :mod:`bench.stage_clock`)."""
         cfg = self.cfg
-        return {"wall_s": round(getattr(self.clock, "wall", 0.0), 3), "device": cfg.device, "split": cfg.split,
+        return {"wall_s": round(self.clock.wall, 3), "device": cfg.device, "split": cfg.split,
                 "gallery": cfg.gallery_split, "methods": cfg.methods, "sources": cfg.sources, "targets": cfg.targets,
                 "budgets": cfg.budgets, "n_inference": cfg.n_inference, "transforms": cfg.transforms,
                 "protocols": cfg.protocols, "provenance": self.provenance, "stages": self.clock.rows()}

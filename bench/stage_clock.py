@@ -32,17 +32,23 @@ class StageClock:
         self._stack: list[list] = []  # [name, started_at] of the open stages, innermost last
         self._sync = sync or (lambda: None)
         self._started = time.perf_counter()
+        self._wall: float | None = None
         self._token = None
 
     # activation --------------------------------------------------------------------------------
     def __enter__(self) -> "StageClock":
-        self._started = time.perf_counter()
+        self._started, self._wall = time.perf_counter(), None
         self._token = _ACTIVE.set(self)
         return self
 
     def __exit__(self, *exc) -> None:
         _ACTIVE.reset(self._token)
-        self.wall = time.perf_counter() - self._started
+        self._wall = time.perf_counter() - self._started
+
+    @property
+    def wall(self) -> float:
+        """Seconds from entering the clock to leaving it (or to now, while it runs)."""
+        return self._wall if self._wall is not None else time.perf_counter() - self._started
 
     # stages -----------------------------------------------------------------------------------
     @contextmanager

@@ -42,3 +42,39 @@ def test_a_stage_that_raises_is_still_counted():
                 time.sleep(0.01)
                 raise ValueError("boom")
     assert clock.rows()[0]["stage"] == "broken" and clock.rows()[0]["seconds"] >= 0.005
+
+
+def test_a_real_run_profiles_its_stages_and_counts_the_surrogate_passes(tmp_path, monkeypatch, lfw):
+    """A `bench run` on the mini slice: its profile has the alignment, each target's embedding, the crafting
+    of each method with its surrogate passes (OPOM: 2 steps x 10 photos x 3 people with a gradient), and the
+    stages add up to the run's wall time; `write_profile` turns it into the report's profile.csv."""
+    import csv
+
+    from mini_splits import write_mini_splits
+
+    from bench.run_profile import write_profile
+    from bench.runner import RunConfig, Runner
+    from bench.store import ResultStore
+
+    splits = write_mini_splits(tmp_path / "splits", lfw)
+    cfg = RunConfig(methods=["none", "opom-convex"], sources=["mobileface"], targets=["mobileface"], split="commons",
+                    split_folder=str(splits), params={"opom-convex": {"steps": 2}})
+    store = ResultStore(tmp_path / "results")
+    runner = Runner(cfg, store, progress=False)
+    runner.run()
+    profile = store.profiles()[-1]
+    stages = {r["stage"]: r for r in profile["stages"]}
+    assert {"embed:mobileface", "craft:opom-convex@mobileface", "craft:none@-", "protect", "score:identification",
+            "write"} <= set(stages)
+    assert stages["embed:mobileface"]["items"] >= 60 + 15  # distractors + clean test photos, then the probes
+    passes = stages["craft:opom-convex@mobileface"]["items"]
+    assert passes > 0 and passes % 30 == 0  # whole passes over 3 people x 10 inference photos
+    assert stages["craft:none@-"]["items"] == 0
+    assert sum(r["seconds"] for r in profile["stages"]) <= profile["wall_s"] + 1e-3
+    costs = {"mobileface": {"forward_s_per_image": 0.001, "forward_backward_s_per_image": 0.004},
+             "mtcnn_s_per_photo": 0.1, "cores": 2}
+    path = write_profile([{**profile, "unit_costs": costs}], tmp_path / "reports")
+    rows = {r["stage"]: r for r in csv.DictReader(path.open())}
+    assert float(rows["craft:opom-convex@mobileface"]["floor_s"]) == pytest.approx(passes * 0.004, abs=0.01)
+    assert float(rows["total"]["seconds"]) == pytest.approx(profile["wall_s"], abs=0.01)
+    assert float(rows["total"]["floor_s"]) > 0
