@@ -280,8 +280,9 @@ def training(device: str, work: Path) -> dict:
 
 
 SECTIONS: dict[str, Callable[[str, Path], dict]] = {
-    "environment": environment, "zoo": zoo, "alignment": alignment, "regress": regress,
-    "default_run": default_run, "training": training,
+    # quick sections first: a lease that runs out loses the longest (the default run), not the rest
+    "environment": environment, "zoo": zoo, "alignment": alignment, "training": training, "regress": regress,
+    "default_run": default_run,
 }
 
 
