@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import click
@@ -27,16 +26,15 @@ def _tokens(text: str, option: str, valid: str) -> list[str]:
 
 def _budgets(text: str) -> list[float]:
     """L2 budgets: a NaN budget matches no stored cell, a negative one flips the mask, inf saturates every photo."""
-    valid = "finite numbers > 0 (L2 on 0-255 pixels)"
+    from .validate import MAX_BUDGET, budget
+
+    valid = f"finite numbers > 0 and <= {MAX_BUDGET:.1f} (L2 on 0-255 pixels)"
     out = []
     for token in _tokens(text, "--budget", valid):
         try:
-            value = float(token)
-        except ValueError:
-            value = math.nan
-        if not (math.isfinite(value) and value > 0):
-            raise _refuse("--budget", valid, token)
-        out.append(value)
+            out.append(budget(token))  # the one check every command's budgets go through
+        except BenchError:
+            raise _refuse("--budget", valid, token) from None
     return out
 
 
