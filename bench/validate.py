@@ -28,7 +28,7 @@ def finite(value, what: str, low: float | None = None, high: float | None = None
     naming ``what`` and the valid range."""
     lo = "" if low is None else (f"> {low:g}" if low_open else f">= {low:g}")
     hi = "" if high is None else (f"< {high:g}" if high_open else f"<= {high:g}")
-    valid = "a finite number" + (f" {lo}" if lo else "") + (" and " if lo and hi else "") + (f" {hi}" if hi else "")
+    valid = " ".join(w for w in ["a finite number", lo, "and" if lo and hi else "", hi] if w)
     try:
         number = float(value)
     except (TypeError, ValueError):
