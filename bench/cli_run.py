@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from .errors import BenchError
+from .validate import Finite
+from .validate import budget as budget_check
 
 
 SEED_LIMIT = 2**63  # torch.Generator.manual_seed takes 64-bit seeds
@@ -195,8 +197,9 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
 @click.command("report")
 @click.option("--results", type=click.Path(file_okay=False), help="Result store folder (default: results/).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: reports/ or BENCH_REPORTS).")
-@click.option("--budget", default=1200.0, show_default=True)
-@click.option("--n-inference", default=10, show_default=True)
+@click.option("--budget", default=1200.0, show_default=True, type=Finite(check=budget_check),
+              help="The budget the tables show (a finite L2 > 0 on 0-255 pixels).")
+@click.option("--n-inference", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--open", "open_page", is_flag=True, help="Open the report page (index.html) in a browser afterwards.")
 def report(results, out, budget, n_inference, open_page):
     """Write Tables 1-3 (CSV, LaTeX, Markdown with intervals), claims, paper vs ours, figures and the
