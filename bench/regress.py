@@ -60,6 +60,10 @@ def measure(cfg: RegressionConfig, work: Path, progress: bool = False) -> dict[s
     from .runner import RunConfig, Runner
     from .store import ResultStore
 
+    stale = sorted((work / "results" / "cells").glob("*.json")) if (work / "results" / "cells").is_dir() else []
+    if stale:  # the runner would reuse them, and the check would compare old rates with themselves
+        raise BenchError(f"{work} already holds {len(stale)} result cell(s) of an earlier run; they would be reused, not "
+                         "measured: give an empty --work folder (or none)")
     folder = write_splits(cfg, work / "splits")
     run = RunConfig(methods=list(cfg.methods), sources=[cfg.source], targets=list(cfg.targets), split=PEOPLE,
                     gallery_split=GALLERY, budgets=[cfg.budget], split_folder=str(folder))

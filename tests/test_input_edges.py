@@ -94,6 +94,18 @@ def test_the_baselines_tolerance_is_the_one_applied(baseline_at):
     assert ok.exit_code == 0 and "within 2 points" in ok.output, ok.output
 
 
+def test_a_work_folder_holding_earlier_cells_is_refused_not_reused(tmp_path, monkeypatch):
+    from bench.regress import measure
+
+    rows = json.loads((Path(__file__).parent / "fixtures" / "runner_reference_rows.json").read_text())
+    from bench.store import ResultStore
+
+    ResultStore(tmp_path / "results").put(rows[0], rows[0])  # a real cell left by an earlier run
+    monkeypatch.setattr("bench.runner.Runner", lambda *a, **k: (_ for _ in ()).throw(AssertionError("cells reused")))
+    with pytest.raises(BenchError, match="would be reused, not measured"):
+        measure(RegressionConfig(), tmp_path)
+
+
 def test_a_measured_nan_is_never_within_the_tolerance():
     rates = COMMITTED["rates"]
     broken = copy.deepcopy(rates)
@@ -106,6 +118,13 @@ def test_the_committed_baseline_passes_its_own_checks():
 
 
 # --- class 3: minutes, budgets ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("device", ["nonsense", "cuda:99"])
+def test_train_refuses_a_device_that_does_not_exist_here(device, monkeypatch):
+    monkeypatch.setattr("bench.training.trainer.train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("training started")))
+    r = CliRunner().invoke(main, ["train", "advfaces", "--source", "mobileface", "--device", device])
+    refused(r, f"--device '{device}' is not a device here", "available: cpu")
+
 
 @pytest.mark.parametrize("minutes", ["nan", "inf", "-1", "0", "x"])
 def test_train_refuses_minutes_that_are_not_finite_and_positive(minutes, monkeypatch):
