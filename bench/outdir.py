@@ -73,8 +73,10 @@ class OutputFolder:
         clash = self.foreign(set(planned) | {MANIFEST})
         if clash and not overwrite:
             shown = ", ".join(clash[:5]) + (f" and {len(clash) - 5} more" if len(clash) > 5 else "")
+            why = (f" (its {MANIFEST} is unreadable, so none of its files counts as written by `{self.tool}`)"
+                   if MANIFEST in clash else "")
             raise BenchError(f"{self.folder} already holds {len(clash)} file(s) this command would replace and that it did "
-                             f"not write: {shown}; choose an empty --out folder, or pass --overwrite to replace them")
+                             f"not write: {shown}{why}; choose an empty --out folder, or pass --overwrite to replace them")
 
     def start(self, note: str) -> None:
         """Check the folder is writable and mark it incomplete (manifest + ``note`` as a placeholder
