@@ -50,6 +50,7 @@ from .data.readers import printable_name
 from .errors import BenchError
 from .outdir import MANIFEST, OutputFolder, add_to_manifest, read_manifest
 from .validate import budget as valid_budget
+from .validate import plain_name
 from .pipeline import (
     DEFAULT_JPEG_QUALITY, FORMATS, attacker_crop, attacker_location, default_aligner, locate_face, mask_offset, photo_quality,
     protect_photo, read_photo,
@@ -650,14 +651,9 @@ def write_report_verify(out_dir: Path, result: dict) -> None:
     add_to_manifest(out_dir, VERIFY_JSON, lambda tmp: tmp.write_text(text))
 
 
-def _plain(name) -> bool:
-    """A file name that can only mean a file directly in the folder it is joined to."""
-    return isinstance(name, str) and "/" not in name and "\\" not in name and "\0" not in name and name not in ("", ".", "..")
-
-
 def _original(orig_dir: Path, name: str) -> Path | None:
     """The original photo ``name`` directly in ``orig_dir``, or None (absent, or a name that is not a plain file name)."""
-    if not _plain(name):
+    if not plain_name(name):
         return None
     path = orig_dir / name
     return path if path.is_file() else None
@@ -701,7 +697,7 @@ def read_cloak_report(out_dir: Path) -> tuple[dict, dict]:
                 raise ValueError("a photo entry without a name and status")
             if r["status"] == "protected":
                 out = r.get("output")
-                if (not _plain(out) or out not in manifest["files"]
+                if (not plain_name(out) or out not in manifest["files"]
                         or not isinstance(r.get("metrics"), dict)):
                     raise ValueError(f"output {r.get('output')!r} is not a file of this folder listed in {MANIFEST}")
     except (ValueError, BenchError) as exc:  # JSONDecodeError is a ValueError

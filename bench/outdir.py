@@ -23,6 +23,7 @@ from typing import Callable
 
 from .atomic import atomic_write
 from .errors import BenchError
+from .validate import plain_name
 
 MANIFEST = "cloak-manifest.json"
 MANIFEST_VERSION = 1
@@ -60,7 +61,7 @@ class OutputFolder:
         self.own: dict[str, str] = {}  # name -> sha256, files of an earlier run still as it wrote them
         for name, sha in (self.previous or {}).get("files", {}).items():
             path = self.folder / name
-            if "/" not in name and name != MANIFEST and path.is_file() and sha256_file(path) == sha:
+            if plain_name(name) and name != MANIFEST and path.is_file() and sha256_file(path) == sha:
                 self.own[name] = sha
 
     def foreign(self, names) -> list[str]:

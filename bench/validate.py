@@ -1,17 +1,18 @@
 """One check for every number and name a command takes from a user: budgets, minutes, rates, tolerances,
 and names that become file names.
 
-Why one module: Python's range checks let NaN through (every comparison with NaN is False, so
-``not value < low`` holds) and let infinity through an open upper end; each command that wrote its own
-``value > 0`` accepted ``--budget nan`` or ``--minutes nan``. Every check here is "finite, then in
-range", and a name is accepted only in a shape that cannot leave the folder it is joined to.
+Why one module: range checks written per command each missed a case. click's ``FloatRange`` tests
+``value < min``, which is False for NaN, so ``bench train --minutes nan`` started; ``budget > 0`` holds
+for infinity and 1e9, so ``bench cloak --budget inf`` ran and wrote invalid JSON. Every check here is
+"finite, then in range", and a name is accepted only in a shape that cannot leave the folder it is
+joined to.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 import click
 
@@ -89,6 +90,13 @@ def safe_name(name: str, what: str) -> str:
     return name
 
 
+def plain_name(name) -> bool:
+    """Whether ``name`` (any text, e.g. a photo's printable file name) can only mean a file directly inside the
+    folder it is joined to: no separator, not '.', '..' or empty, no NUL. Looser than ``safe_name`` (spaces and
+    accents are fine), for names a user chose; used on names read back from reports and manifests."""
+    return isinstance(name, str) and name not in ("", ".", "..") and not any(c in name for c in "/\\\0")
+
+
 def relative_path(relpath: str, what: str) -> str:
     """``relpath`` if it is a relative POSIX path that stays inside whatever folder it is joined to (no
     absolute path, no drive, no '..' part, no backslash), else a BenchError naming ``what``."""
@@ -98,17 +106,3 @@ def relative_path(relpath: str, what: str) -> str:
             or ":" in (pure.parts[0] if pure.parts else "")):
         raise BenchError(f"{what} {text!r} is not a relative path inside its dataset (no leading '/', no '..')")
     return text
-
-
-def inside(folder: Path, relpath: str, what: str) -> Path:
-    """``folder / relpath`` for a relative path that stays inside ``folder`` (no absolute path, no '..', no
-    link out of it), else a BenchError naming ``what``."""
-    pure = PurePosixPath(str(relpath).replace("\\", "/"))
-    if not str(relpath) or pure.is_absolute() or ".." in pure.parts or (len(pure.parts) and ":" in pure.parts[0]):
-        raise BenchError(f"{what} {relpath!r} is not a relative path inside {folder}")
-    path = Path(folder) / pure
-    try:
-        path.resolve().relative_to(Path(folder).resolve())
-    except ValueError:
-        raise BenchError(f"{what} {relpath!r} leads outside {folder} (through a link)") from None
-    return path
