@@ -7,6 +7,8 @@ import json
 import click
 
 from .errors import BenchError
+from .validate import Finite
+from .validate import budget as budget_check
 
 
 def _params(items: tuple[str, ...], method: str) -> dict:
@@ -33,7 +35,8 @@ def _params(items: tuple[str, ...], method: str) -> dict:
 @click.option("--method", default="advcloak-convex", show_default=True, help="Mask method (see `bench methods`).")
 @click.option("--source", default="mobileface", show_default=True,
               help="Surrogate recognizer the mask is crafted with (generator methods: one with a trained checkpoint).")
-@click.option("--budget", default=1200.0, show_default=True, type=float, help="L2 budget on the 112x112 face crop (0-255).")
+@click.option("--budget", default=1200.0, show_default=True, type=Finite(check=budget_check),
+              help="L2 budget on the 112x112 face crop (0-255): a finite number > 0, at most the crop's largest L2.")
 @click.option("--format", "fmt", type=click.Choice(["png", "jpeg"]), default="png", show_default=True)
 @click.option("--quality", default=95, show_default=True, type=click.IntRange(1, 100), help="JPEG quality (--format jpeg).")
 @click.option("--targets", default="all", show_default=True, help="Zoo models the protection is measured against, or 'all'.")
@@ -48,15 +51,18 @@ def _params(items: tuple[str, ...], method: str) -> dict:
 @click.option("--param", "-p", "params", multiple=True, help="Method parameter override KEY=VALUE (repeatable).")
 @click.option("--figure/--no-figure", default=False, show_default=True,
               help="Also write before_after.png (it shows the ORIGINAL photos: do not publish it).")
+@click.option("--overwrite", is_flag=True,
+              help="Replace files in --out that `bench cloak` did not write (by default it refuses and names them).")
+@click.option("--strict", is_flag=True, help="Refuse a folder whose photos do not look like one person (default: warn).")
 def cloak(photos_dir, out_dir, method, source, budget, fmt, quality, targets, gallery_size, multi_face, max_inference,
-          seed, params, figure):
+          seed, params, figure, overwrite, strict):
     """Protect the photos of one person in PHOTOS_DIR; full-resolution protected copies go to --out."""
     from .cloak import cloak_folder
 
     report = cloak_folder(photos_dir, out_dir, method=method, source=source, budget=budget, fmt=fmt, quality=quality,
                           targets=targets, gallery_size=gallery_size, multi_face=multi_face,
                           params=_params(params, method), seed=seed, max_inference=max_inference, figure=figure,
-                          echo=click.echo, progress=False)
+                          overwrite=overwrite, strict=strict, echo=click.echo, progress=False)
     counts = ", ".join(f"{n} {s}" for s, n in report["counts"].items())
     click.echo(f"{counts}; report: {out_dir}/report.md")
 

@@ -169,8 +169,10 @@ def show(name: str, count: int, seed: int, root: str | None, out: str | None) ->
 def split_from(name, source, inference, test, identities, seed, overwrite):
     """Write split NAME (people with inference + test photos) from any dataset or folder of people;
     then `bench run --split NAME` protects them among the LFW distractors."""
-    from .data.person_split import make_person_split, write_person_split
+    from .data.person_split import check_split_name, make_person_split, write_person_split
     from .data.readers import DATASETS, FolderPerIdentity, open_dataset
+
+    check_split_name(name)  # before any photo is aligned
 
     if source in DATASETS:
         ds = open_dataset(source)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import click
 
 from .errors import BenchError
+from .validate import Finite
+from .validate import budget as budget_check
 
 
 SEED_LIMIT = 2**63  # torch.Generator.manual_seed takes 64-bit seeds
@@ -27,16 +28,15 @@ def _tokens(text: str, option: str, valid: str) -> list[str]:
 
 def _budgets(text: str) -> list[float]:
     """L2 budgets: a NaN budget matches no stored cell, a negative one flips the mask, inf saturates every photo."""
-    valid = "finite numbers > 0 (L2 on 0-255 pixels)"
+    from .validate import MAX_BUDGET, budget
+
+    valid = f"finite numbers > 0 and <= {MAX_BUDGET:.1f} (L2 on 0-255 pixels)"
     out = []
     for token in _tokens(text, "--budget", valid):
         try:
-            value = float(token)
-        except ValueError:
-            value = math.nan
-        if not (math.isfinite(value) and value > 0):
-            raise _refuse("--budget", valid, token)
-        out.append(value)
+            out.append(budget(token))  # the one check every command's budgets go through
+        except BenchError:
+            raise _refuse("--budget", valid, token) from None
     return out
 
 
@@ -197,8 +197,9 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
 @click.command("report")
 @click.option("--results", type=click.Path(file_okay=False), help="Result store folder (default: results/).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: reports/ or BENCH_REPORTS).")
-@click.option("--budget", default=1200.0, show_default=True)
-@click.option("--n-inference", default=10, show_default=True)
+@click.option("--budget", default=1200.0, show_default=True, type=Finite(check=budget_check),
+              help="The budget the tables show (a finite L2 > 0 on 0-255 pixels).")
+@click.option("--n-inference", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--open", "open_page", is_flag=True, help="Open the report page (index.html) in a browser afterwards.")
 def report(results, out, budget, n_inference, open_page):
     """Write Tables 1-3 (CSV, LaTeX, Markdown with intervals), claims, paper vs ours, figures and the

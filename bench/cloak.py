@@ -21,6 +21,11 @@ crops (the benchmark's crop-level number) and of the protected, saved, re-aligne
 person really gets), and the linkability rate (a protected photo found among the person's other
 protected photos). Protection rate = 1 - identification rate.
 
+The output folder follows :mod:`bench.outdir` (a manifest of what was written: foreign files are replaced
+only with ``--overwrite``, stale outputs of an earlier run are removed, an unfinished folder says so),
+and a folder whose photos do not look like one person to ``IDENTITY_CHECKER`` gets a warning (or, with
+``--strict``, a refusal), since one person mask is crafted from all of them.
+
 EXIF and other metadata are never printed or copied: logs and reports name files and give fixed
 phrases only ("EXIF orientation 6 applied", "metadata not copied").
 """
@@ -43,13 +48,16 @@ from .budget import DEFAULT_BUDGET, protect, scale_to_budget
 from .data.images import BadImage
 from .data.readers import printable_name
 from .errors import BenchError
+from .outdir import MANIFEST, OutputFolder, add_to_manifest, read_manifest
+from .validate import budget as valid_budget
+from .validate import plain_name
 from .pipeline import (
     DEFAULT_JPEG_QUALITY, FORMATS, attacker_crop, attacker_location, default_aligner, locate_face, mask_offset, photo_quality,
     protect_photo, read_photo,
 )
 from .pipeline.io import encode_photo
 
-REPORT_JSON, REPORT_MD, FIGURE = "report.json", "report.md", "before_after.png"
+REPORT_JSON, REPORT_MD, FIGURE, VERIFY_JSON = "report.json", "report.md", "before_after.png", "verify.json"
 REPORT_VERSION = 1
 DEFAULT_GALLERY_SIZE = 2000
 MAX_INFERENCE = 10
@@ -89,10 +97,11 @@ class _Photo:
 
 def _output_names(names: list[str], ext: str) -> dict[str, str]:
     """photo name -> output name (stem + extension), unique: 'a.jpg' and 'a.png' become 'a.png' and 'a_png.png'."""
-    out, taken = {}, {REPORT_JSON, REPORT_MD, FIGURE}
+    out, taken = {}, {REPORT_JSON, REPORT_MD, FIGURE, VERIFY_JSON, MANIFEST}
     for name in names:
         stem, suffix = (name.rsplit(".", 1) + [""])[:2] if "." in name[1:] else (name, "")
-        stem = printable_name(stem).replace("\\", "_").replace("/", "_") or "photo"
+        # no separators, and no leading dot: an output is never hidden, never outside --out
+        stem = printable_name(stem).replace("\\", "_").replace("/", "_").lstrip(".") or "photo"
         cand = stem + ext
         if cand in taken:
             cand = f"{stem}_{printable_name(suffix).lower() or 'x'}{ext}"
@@ -145,12 +154,15 @@ def read_folder(folder: Path, aligner, multi_face: str, echo: Callable[[str], No
 def check_method(method: str, source: str | None, params: dict | None = None):
     """The method object and the source to use ('-' when it needs none); checks checkpoints first."""
     from methods import create_method
+    from .zoo import RECOGNIZERS
 
     algo = create_method(method, **(params or {}))
     if not algo.needs_surrogate:
         return algo, "-"
     if not source or source == "-":
         raise BenchError(f"method {method!r} needs a surrogate recognizer: give --source")
+    for name in source.split("+"):  # an unknown name is a typo to correct, not a checkpoint to train
+        RECOGNIZERS.entry(name.strip())
     algo.config(source)  # generator methods: a missing checkpoint is an error naming `bench train ...`
     return algo, source
 
@@ -171,6 +183,70 @@ def craft_masks(algo, source: str, crops: np.ndarray, seed: int = 0, max_inferen
     used = faces[:1] if algo.kind == "universal" else faces[:max_inference]
     mask = algo.craft(used, surrogates, seed=seed).float()
     return [mask] * len(crops), len(used)
+
+
+# --- one person per folder ------------------------------------------------------------------------------
+
+# The recognizer that judges whether a folder's photos show one person: the zoo's most accurate on LFW.
+# Its threshold is the cosine that best separates LFW's 3,000 same-person from 3,000 different-person
+# pairs (all 6,000 official pairs, through our own alignment): measured 0.9077 (10-fold verification
+# accuracy 98.83% +- 0.41%; dlib's 128-D embeddings are not centred, so cosines of strangers are high too):
+#   BENCH_CACHE=... python -c "from bench.verify import lfw_verification; from bench.zoo import create_recognizer;
+#       v = lfw_verification(create_recognizer('dlib-resnet'), progress=False); print(v.accuracy, v.threshold)"
+# (2026-12-04, about 20 min on 2 shared CPU cores, most of it aligning LFW's pair photos.)
+IDENTITY_CHECKER = "dlib-resnet"
+IDENTITY_THRESHOLD = 0.9077
+
+
+def one_person_groups(embeddings: np.ndarray, threshold: float) -> list[list[int]]:
+    """Photos linked when their cosine similarity reaches ``threshold``; the groups (connected components),
+    largest first. One person's photos form one group (a photo needs only one look-alike among them)."""
+    e = np.asarray(embeddings, np.float64)
+    e = e / np.linalg.norm(e, axis=1, keepdims=True).clip(1e-12)
+    linked = (e @ e.T) >= threshold
+    group, groups = [-1] * len(e), []
+    for i in range(len(e)):
+        if group[i] >= 0:
+            continue
+        group[i], todo, members = len(groups), [i], []
+        while todo:
+            j = todo.pop()
+            members.append(j)
+            for k in np.flatnonzero(linked[j]):
+                if group[k] < 0:
+                    group[k] = group[i]
+                    todo.append(int(k))
+        groups.append(sorted(members))
+    return sorted(groups, key=lambda g: (-len(g), g[0]))
+
+
+def check_one_person(crops: list[np.ndarray], names: list[str], models: dict, strict: bool,
+                     echo: Callable[[str], None]) -> dict:
+    """Warn (``strict``: refuse) when the photos do not look like one person to ``IDENTITY_CHECKER``."""
+    from .features import embed_uint8
+    from .zoo import create_recognizer
+
+    if len(crops) < 2:
+        return {"checker": IDENTITY_CHECKER, "checked": False, "note": "one photo: nothing to compare"}
+    try:
+        model = models[IDENTITY_CHECKER] if IDENTITY_CHECKER in models else create_recognizer(IDENTITY_CHECKER)
+    except BenchError as exc:  # e.g. no shared model weights here: say so, protect anyway
+        echo(f"identity not checked: {exc}")
+        return {"checker": IDENTITY_CHECKER, "checked": False, "note": str(exc)}
+    models[IDENTITY_CHECKER] = model
+    groups = one_person_groups(embed_uint8(model, np.stack(crops)), IDENTITY_THRESHOLD)
+    outliers = sorted(names[i] for g in groups[1:] for i in g)
+    result = {"checker": IDENTITY_CHECKER, "threshold": IDENTITY_THRESHOLD, "checked": True, "groups": len(groups),
+              "outliers": outliers}
+    if outliers:
+        shown = ", ".join(outliers[:5]) + (f" and {len(outliers) - 5} more" if len(outliers) > 5 else "")
+        msg = (f"{len(outliers)} of {len(names)} photos do not look like the same person as the others to "
+               f"{IDENTITY_CHECKER} (cosine < {IDENTITY_THRESHOLD:g}, the threshold measured on LFW pairs): {shown}. "
+               "One person mask is crafted from all of a folder's photos: put each person's photos in their own folder")
+        if strict:
+            raise BenchError(msg + " (--strict: nothing protected, nothing written)")
+        echo(f"WARNING: {msg}")
+    return result
 
 
 # --- protection, measured offline ----------------------------------------------------------------------------
@@ -214,6 +290,8 @@ def resolve_targets(targets: str) -> list[str]:
     from .zoo import card_of, recognizer_names
 
     names = recognizer_names() if targets in ("all", "") else [t.strip() for t in targets.split(",") if t.strip()]
+    if not names:  # ',' would measure the protection against no model at all, and report it
+        raise BenchError(f"--targets {targets!r} names no recognizer; give names from {', '.join(recognizer_names())}, or 'all'")
     for n in names:
         card_of(n)  # unknown names: an error listing the known ones
     return names
@@ -270,30 +348,57 @@ def _target_line(target: str, row: dict, crop_label: str = "protected crop") -> 
 
 # --- the command ---------------------------------------------------------------------------------------------
 
+INCOMPLETE_NOTE = ("# Cloak report: INCOMPLETE\n\n`bench cloak` started writing this folder and has not finished (it is "
+                   "running, or was interrupted). The photos here may be a part of the folder only, and no protection "
+                   "was measured. Run the same `bench cloak` command again: it replaces this folder's files.\n")
+
+
+def _photo_entries(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir(), key=lambda p: p.name)
+    except OSError as exc:
+        raise BenchError(f"cannot list {folder} ({type(exc).__name__}: {exc.strerror or exc})") from None
+
+
 def cloak_folder(photos_dir, out_dir, *, method: str = "advcloak-convex", source: str | None = "mobileface",
                  budget: float = DEFAULT_BUDGET, fmt: str = "png", quality: int = DEFAULT_JPEG_QUALITY,
                  targets: str = "all", gallery_size: int = DEFAULT_GALLERY_SIZE, multi_face: str = "refuse",
                  params: dict | None = None, seed: int = 0, max_inference: int = MAX_INFERENCE, figure: bool = False,
-                 echo: Callable[[str], None] = print, progress: bool = False) -> dict:
-    """Protect every photo of ``photos_dir`` into ``out_dir``; write report.json and report.md there."""
+                 overwrite: bool = False, strict: bool = False, echo: Callable[[str], None] = print,
+                 progress: bool = False) -> dict:
+    """Protect every photo of ``photos_dir`` into ``out_dir``; write report.json and report.md there.
+
+    ``out_dir`` follows :mod:`bench.outdir`: files there that this command did not write are replaced only
+    with ``overwrite``; protected copies of photos no longer in ``photos_dir`` are removed at the end."""
     photos_dir, out_dir = Path(photos_dir), Path(out_dir)
     if not photos_dir.is_dir():
         raise BenchError(f"{photos_dir} is not a folder")
     if out_dir.resolve() == photos_dir.resolve():
         raise BenchError("--out must not be the photos folder itself (the originals would be overwritten)")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BenchError(f"--out {out_dir} is a file, not a folder")
     if fmt not in FORMATS:
         raise BenchError(f"--format must be one of {', '.join(FORMATS)}")
-    if not budget > 0:
-        raise BenchError("--budget must be > 0")
+    budget = valid_budget(budget)
     algo, source = check_method(method, source, params)
     target_names = resolve_targets(targets) if gallery_size > 0 else []
+    entries = _photo_entries(photos_dir)
+    if not entries:
+        raise BenchError(f"{photos_dir} is empty: put the photos of one person directly in it")
+    # every name this run may write is known before any work, so a foreign file in the way stops it now
+    names = _output_names([printable_name(e.name) for e in entries if e.is_file()], FORMATS[fmt])
+    out = OutputFolder(out_dir, "bench cloak", echo)
+    out.check(set(names.values()) | {REPORT_JSON, REPORT_MD} | ({FIGURE} if figure else set()), overwrite)
+
     models: dict = {}
     aligner = default_aligner()
-
     photos = read_folder(photos_dir, aligner, multi_face, echo)
     good = [p for p in photos if p.pixels is not None]
     if not good:
-        raise BenchError(f"no photo in {photos_dir} has a usable face: nothing to protect (see the lines above)")
+        raise BenchError(f"no photo in {photos_dir} has a usable face: nothing to protect ({len(photos)} file(s), "
+                         "each listed above with the reason)")
+    identity = check_one_person([p.location.crop for p in good], [p.result.name for p in good], models, strict, echo)
+    out.start(INCOMPLETE_NOTE)  # writable, and marked incomplete until the end, before the long part
     crops = np.stack([p.location.crop for p in good])
     start = time.perf_counter()
     masks, n_used = craft_masks(algo, source, crops, seed, max_inference, models)
@@ -301,18 +406,23 @@ def cloak_folder(photos_dir, out_dir, *, method: str = "advcloak-convex", source
     for p in good[:n_used] if algo.kind in ("person", "baseline") else []:
         p.result.used_for_mask = True
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    names = _output_names([p.result.name for p in good], FORMATS[fmt])
-    attacker: list[np.ndarray | None] = []
-    scaled = [scale_to_budget(m.double(), budget) for m in masks]
-    for p, mask in zip(good, scaled):
+    done, attacker, scaled = [], [], []
+    for p, mask in zip(good, (scale_to_budget(m.double(), budget) for m in masks)):
         protected, info = protect_photo(p.pixels, mask, None, location=p.location)
         data = encode_photo(protected, fmt, quality)
-        atomic_write(out_dir / names[p.result.name], lambda tmp, d=data: tmp.write_bytes(d))
-        saved = read_photo(data).pixels  # what was written, as anyone reading it gets it
+        saved = read_photo(data).pixels  # what is written, as anyone reading it gets it
+        if np.array_equal(saved, p.pixels):  # a mask that rounds away to nothing protects nothing
+            p.result.status = "not changed"
+            p.result.detail = (f"the mask at budget {budget:g} rounds away in the saved {fmt.upper()}: the file would equal "
+                               "the original; raise --budget")
+            echo(p.result.line())
+            continue
+        out.write_bytes(names[p.result.name], data)
         seen = attacker_location(saved, aligner)
         crop = None if seen is None else seen.crop
+        done.append(p)
         attacker.append(crop)
+        scaled.append(mask)
         info.update({f"saved_{k}": v for k, v in photo_quality(p.pixels, saved, tuple(info["region"])).items()})
         metrics = {"ssim_photo": info["saved_ssim_photo"], "psnr_photo": info["saved_psnr_photo"],
                    "ssim_face": info.get("saved_ssim_face"), "redetected": crop is not None,
@@ -334,29 +444,36 @@ def cloak_folder(photos_dir, out_dir, *, method: str = "advcloak-convex", source
         "multi_face": multi_face, "seed": seed, "mask_from": n_used, "craft_seconds": round(craft_seconds, 2),
         "counts": _counts(photos),
         "photos": [asdict(p.result) for p in photos],
+        "identity": identity,
         "protection": None,
         "protection_note": "",
     }
-    if len(good) < 2:
+    if len(done) < 2:
         report["protection_note"] = "not measured: it needs at least 2 protected photos (one is the probe, another the gallery photo)"
     elif gallery_size <= 0:
         report["protection_note"] = "not measured (--gallery-size 0)"
     else:
-        crop_level = protect(crops, torch.stack(scaled).float())
+        kept = np.stack([p.location.crop for p in done])
+        crop_level = protect(kept, torch.stack(scaled).float())
         white_box = {network_of(s) for s in algo.trained_against(source)}
         try:
-            report["protection"] = measure_protection(crops, crop_level, attacker, target_names, gallery_size, white_box,
+            report["protection"] = measure_protection(kept, crop_level, attacker, target_names, gallery_size, white_box,
                                                       models, progress, echo)
         except BenchError as exc:  # e.g. no shared LFW copy here: the photos are protected, the report says why
             report["protection_note"] = f"not measured: {exc}"
     if report["protection_note"]:
         echo(f"protection {report['protection_note']}")
-    write_report(out_dir, report)
-    if figure:
-        n = min(4, len(good))
-        before_after_figure([p.pixels for p in good[:n]], [read_photo((out_dir / p.result.output).read_bytes()).pixels
-                                                            for p in good[:n]],
-                            out_dir / FIGURE, [p.result.name for p in good[:n]])
+    if figure and done:
+        n = min(4, len(done))
+        from PIL import Image
+
+        canvas = before_after_canvas([p.pixels for p in done[:n]], [read_photo((out_dir / p.result.output).read_bytes()).pixels
+                                                                    for p in done[:n]], [p.result.name for p in done[:n]])
+        out.write_with(FIGURE, lambda tmp: Image.fromarray(canvas).save(tmp, format="PNG", optimize=True))
+    write_report(out_dir, report, writer=out)
+    out.finish()
+    if not done:
+        raise BenchError(f"no photo was protected (each is listed above with the reason); report: {out_dir / REPORT_MD}")
     return report
 
 
@@ -371,8 +488,21 @@ def _counts(photos: list[_Photo]) -> dict:
     return counts
 
 
-def write_report(out_dir: Path, report: dict, stem: str = "report") -> None:
-    atomic_write(out_dir / f"{stem}.json", lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
+def report_json(report: dict) -> str:
+    """Strict JSON: a NaN or infinity in a report is a bug to stop at, never a file other tools cannot read."""
+    try:
+        return json.dumps(report, indent=2, allow_nan=False) + "\n"
+    except ValueError as exc:
+        raise BenchError(f"the report holds a number that is not finite ({exc}); nothing more written") from None
+
+
+def write_report(out_dir: Path, report: dict, stem: str = "report", writer: OutputFolder | None = None) -> None:
+    text = report_json(report)
+    if writer is not None:
+        writer.write_text(f"{stem}.json", text)
+        writer.write_text(f"{stem}.md", report_markdown(report))
+        return
+    atomic_write(out_dir / f"{stem}.json", lambda tmp: tmp.write_text(text))
     atomic_write(out_dir / f"{stem}.md", lambda tmp: tmp.write_text(report_markdown(report)))
 
 
@@ -427,21 +557,18 @@ def verify_cloak(out_dir, *, originals=None, targets: str | None = None, gallery
     still shows a face to the attacker; with the originals (``originals``, else the folder the report
     names, when it still exists) also re-measure SSIM/PSNR and the protection. Writes verify.json/.md."""
     out_dir = Path(out_dir)
-    path = out_dir / REPORT_JSON
-    if not path.exists():
-        raise BenchError(f"{path} not found: is {out_dir} a folder written by `bench cloak`?")
-    try:
-        report = json.loads(path.read_text())
-        listed = report["photos"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise BenchError(f"{path} is not a cloak report ({exc})") from None
-    orig_dir = Path(originals) if originals else Path(report.get("photos_dir", ""))
+    report, manifest = read_cloak_report(out_dir)
+    listed = [r for r in report["photos"] if r["status"] == "protected"]
+    orig_dir = Path(originals) if originals else Path(report.get("photos_dir") or "")
     have_originals = bool(str(orig_dir)) and orig_dir.is_dir()
     aligner = default_aligner()
     problems, checked, attacker, clean_crops, pairs = [], [], [], [], []
+    # a file in the folder the manifest does not list was not written by `bench cloak` (a stale protected
+    # photo of an older run, or anything else): the folder is not what the report describes
+    for extra in sorted(set(p.name for p in out_dir.iterdir()) - set(manifest["files"]) - {MANIFEST}):
+        problems.append(f"{printable_name(extra)}: not written by `bench cloak` (not in {MANIFEST}): a stale or foreign file")
+        echo(problems[-1])
     for r in listed:
-        if r.get("status") != "protected":
-            continue
         out_path = out_dir / r["output"]
         entry = {"name": r["name"], "output": r["output"]}
         if not out_path.is_file():
@@ -449,7 +576,8 @@ def verify_cloak(out_dir, *, originals=None, targets: str | None = None, gallery
             echo(problems[-1])
             continue
         data = out_path.read_bytes()
-        entry["unchanged"] = hashlib.sha256(data).hexdigest() == r.get("sha256")
+        digest = hashlib.sha256(data).hexdigest()
+        entry["unchanged"] = digest == r.get("sha256") == manifest["files"].get(r["output"])
         if not entry["unchanged"]:
             problems.append(f"{r['output']}: changed since `bench cloak` wrote it (sha256 differs)")
             echo(problems[-1])
@@ -461,9 +589,9 @@ def verify_cloak(out_dir, *, originals=None, targets: str | None = None, gallery
             continue
         crop = attacker_crop(saved, aligner)
         entry["redetected"] = crop is not None
-        if have_originals and (orig_dir / r["name"]).is_file():
+        if have_originals and _original(orig_dir, r["name"]) is not None:
             try:
-                orig = read_photo((orig_dir / r["name"]).read_bytes()).pixels
+                orig = read_photo(_original(orig_dir, r["name"]).read_bytes()).pixels
                 if orig.shape == saved.shape:
                     q = photo_quality(orig, saved, tuple(r["metrics"]["region"]))
                     entry.update(q)
@@ -485,7 +613,7 @@ def verify_cloak(out_dir, *, originals=None, targets: str | None = None, gallery
         echo(f"{r['output']}: {'ok' if entry.get('unchanged') else 'CHANGED'}, re-detected: "
              f"{'yes' if entry['redetected'] else 'NO'}"
              + (f", SSIM {entry['ssim_photo']:.4f}" if "ssim_photo" in entry else ""))
-    result = {"report": str(path), "checked": checked, "problems": problems, "originals": have_originals,
+    result = {"report": str(out_dir / REPORT_JSON), "checked": checked, "problems": problems, "originals": have_originals,
               "protection": None}
     if not have_originals:
         echo("originals not available (give --originals): SSIM/PSNR and protection not re-measured")
@@ -511,7 +639,7 @@ def _crop_level(orig_dir: Path, out_dir: Path, listed: list[dict], names: list[s
     by_name = {r["name"]: r for r in listed}
     out = []
     for n in names:
-        orig = read_photo((orig_dir / n).read_bytes()).pixels
+        orig = read_photo(_original(orig_dir, n).read_bytes()).pixels
         saved = read_photo((out_dir / by_name[n]["output"]).read_bytes()).pixels
         loc = locate_face(orig, aligner, report.get("multi_face", "refuse"))
         out.append(cv2.warpAffine(saved, loc.matrix, (112, 112), flags=cv2.INTER_LINEAR, borderValue=0))
@@ -519,7 +647,74 @@ def _crop_level(orig_dir: Path, out_dir: Path, listed: list[dict], names: list[s
 
 
 def write_report_verify(out_dir: Path, result: dict) -> None:
-    atomic_write(out_dir / "verify.json", lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
+    text = report_json(result)
+    add_to_manifest(out_dir, VERIFY_JSON, lambda tmp: tmp.write_text(text))
+
+
+def _original(orig_dir: Path, name: str) -> Path | None:
+    """The original photo ``name`` directly in ``orig_dir``, or None (absent, or a name that is not a plain file name)."""
+    if not plain_name(name):
+        return None
+    path = orig_dir / name
+    return path if path.is_file() else None
+
+
+REPORT_FIELDS = {"method": str, "source": str, "kind": str, "budget": (int, float), "format": str, "multi_face": str,
+                 "photos": list, "method_config": dict}
+
+
+def read_cloak_report(out_dir: Path) -> tuple[dict, dict]:
+    """report.json and the manifest of a folder written by `bench cloak`, checked before it is trusted: the
+    folder is complete, report.json is the one `bench cloak` wrote (sha256 in the manifest), its settings
+    are valid and agree with each other (the method's config and kind), and every output it names is a
+    file directly in the folder, listed in the manifest."""
+    path = out_dir / REPORT_JSON
+    manifest = read_manifest(out_dir)
+    if manifest is None:
+        if not path.exists():
+            raise BenchError(f"{path} not found: is {out_dir} a folder written by `bench cloak`?")
+        raise BenchError(f"{out_dir} has no readable {MANIFEST}: it was not written by this version of `bench cloak`; "
+                         "run `bench cloak` again into it (with --overwrite)")
+    if manifest["state"] != "complete":
+        raise BenchError(f"{out_dir} is incomplete: `bench cloak` did not finish writing it (interrupted?); "
+                         "run the same `bench cloak` command again")
+    if not path.is_file():
+        raise BenchError(f"{path} not found, though {MANIFEST} lists it: the folder was changed after `bench cloak`")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != manifest["files"].get(REPORT_JSON):
+        raise BenchError(f"{path} changed since `bench cloak` wrote it (its sha256 differs from {MANIFEST}): "
+                         "its method, settings and outputs cannot be trusted; run `bench cloak` again")
+    try:
+        report = json.loads(data, parse_constant=_no_constant)
+        bad = [k for k, kind in REPORT_FIELDS.items() if not isinstance(report.get(k), kind)]
+        if bad:
+            raise ValueError(f"missing or mistyped field(s) {', '.join(bad)}")
+        valid_budget(report["budget"], "its budget")
+        if report["format"] not in FORMATS or report["multi_face"] not in ("refuse", "main"):
+            raise ValueError("unknown format or multi_face")
+        for r in report["photos"]:
+            if not isinstance(r, dict) or not isinstance(r.get("status"), str) or not isinstance(r.get("name"), str):
+                raise ValueError("a photo entry without a name and status")
+            if r["status"] == "protected":
+                out = r.get("output")
+                if (not plain_name(out) or out not in manifest["files"]
+                        or not isinstance(r.get("metrics"), dict)):
+                    raise ValueError(f"output {r.get('output')!r} is not a file of this folder listed in {MANIFEST}")
+    except (ValueError, BenchError) as exc:  # JSONDecodeError is a ValueError
+        raise BenchError(f"{path} is not a valid cloak report ({exc})") from None
+    params = {k: v for k, v in report["method_config"].items() if k not in ("method", "checkpoint", "checkpoint_sha256")}
+    try:
+        algo, source = check_method(report["method"], report["source"], params)
+    except BenchError as exc:
+        raise BenchError(f"{path}: its method and settings are not valid ({exc}); run `bench cloak` again") from None
+    if _jsonable(algo.config(source)) != report["method_config"] or algo.kind != report["kind"]:
+        raise BenchError(f"{path}: its method {report['method']!r} does not agree with its method_config/kind "
+                         "(edited by hand?); run `bench cloak` again")
+    return report, manifest
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a finite number")
 
 
 # --- figure ----------------------------------------------------------------------------------------------------
@@ -539,9 +734,21 @@ def _fit(img: np.ndarray) -> np.ndarray:
 
 def before_after_figure(originals: list[np.ndarray], protected: list[np.ndarray], path, names: list[str] | None = None,
                         amplify: float = 10.0) -> Path:
+    """:func:`before_after_canvas` written as PNG to ``path``."""
+    from PIL import Image
+
+    canvas = before_after_canvas(originals, protected, names, amplify)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: Image.fromarray(canvas).save(tmp, format="PNG", optimize=True))
+    return path
+
+
+def before_after_canvas(originals: list[np.ndarray], protected: list[np.ndarray], names: list[str] | None = None,
+                        amplify: float = 10.0) -> np.ndarray:
     """A grid, one row per photo: original, protected, |difference| x ``amplify`` (black = unchanged), each
     titled. Photos up to ``FIGURE_TILE`` px are shown at their own pixels (a resampled view would smear a
-    mask's row-by-row stripes and make the PNG twice as large), larger ones downscaled. Written as PNG."""
+    mask's row-by-row stripes and make the PNG twice as large), larger ones downscaled."""
     from PIL import Image, ImageDraw
 
     n = len(originals)
@@ -567,7 +774,4 @@ def before_after_figure(originals: list[np.ndarray], protected: list[np.ndarray]
     for r in rows:
         canvas[y:y + r.shape[0], :r.shape[1]] = r
         y += r.shape[0] + gap
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: Image.fromarray(canvas).save(tmp, format="PNG", optimize=True))
-    return path
+    return canvas

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .atomic import atomic_write
 from .data.splits import load_split
 from .errors import BenchError
 from .paths import repo_root
+from .validate import finite, rate_percent
 
 BASELINE = Path("tests") / "regression_baseline.json"
 PEOPLE, GALLERY = "regress-people", "regress-gallery"
@@ -59,6 +62,10 @@ def measure(cfg: RegressionConfig, work: Path, progress: bool = False, device: s
     from .runner import RunConfig, Runner
     from .store import ResultStore
 
+    stale = sorted((work / "results" / "cells").glob("*.json")) if (work / "results" / "cells").is_dir() else []
+    if stale:  # the runner would reuse them, and the check would compare old rates with themselves
+        raise BenchError(f"{work} already holds {len(stale)} result cell(s) of an earlier run; they would be reused, not "
+                         "measured: give an empty --work folder (or none)")
     folder = write_splits(cfg, work / "splits")
     run = RunConfig(methods=list(cfg.methods), sources=[cfg.source], targets=list(cfg.targets), split=PEOPLE,
                     gallery_split=GALLERY, budgets=[cfg.budget], split_folder=str(folder), device=device, backend=backend)
@@ -82,17 +89,59 @@ class Baseline:
     rates: dict[str, dict[str, float]]
     history: list[dict] = field(default_factory=list)
 
+    @property
+    def tolerance(self) -> float:
+        """The baseline's own ``tolerance_points`` (checked finite and >= 0 on load)."""
+        return float(self.config["tolerance_points"])
+
     @classmethod
-    def load(cls, path: Path | None = None) -> "Baseline":
+    def load(cls, path: Path | None = None, cfg: RegressionConfig | None = None) -> "Baseline":
+        """The baseline, checked in full before anything is measured: readable JSON, every rate a finite
+        percentage, a tolerance that is a finite number >= 0, and (with ``cfg``) the configuration the
+        regression runs now. Any fault is one BenchError naming the file and the first bad field."""
         path = path or repo_root() / BASELINE
         if not path.exists():
             raise BenchError(f"no regression baseline at {path}: run `bench regress --update --reason \"first baseline\"`")
-        return cls(**json.loads(path.read_text()))
+        try:
+            data = json.loads(path.read_text())  # NaN/Infinity parse; check() names the field holding one
+            if not isinstance(data, dict) or set(data) - {"config", "rates", "history"} or not {"config", "rates"} <= set(data):
+                raise ValueError("expected the keys config, rates and history")
+            baseline = cls(**data)
+            baseline.check(cfg)
+        except (OSError, UnicodeDecodeError, ValueError, TypeError, BenchError) as exc:  # JSONDecodeError is a ValueError
+            raise BenchError(f"regression baseline {path} is not usable: {exc}; restore it from git "
+                             "(`git checkout -- tests/regression_baseline.json`) or bless a new one with --update") from None
+        return baseline
+
+    def check(self, cfg: RegressionConfig | None = None) -> None:
+        if not isinstance(self.config, dict) or not isinstance(self.rates, dict) or not isinstance(self.history, list):
+            raise ValueError("config and rates must be objects, history a list")
+        finite(self.config.get("tolerance_points"), "tolerance_points", 0.0)
+        if not self.rates:
+            raise ValueError("it holds no rates")
+        for cell, r in self.rates.items():
+            if not isinstance(cell, str) or cell.count("|") != 1 or not isinstance(r, dict) or set(r) != {"top1", "top5"}:
+                raise ValueError(f"cell {cell!r} must be 'method|target' with top1 and top5")
+            for k in ("top1", "top5"):
+                if not isinstance(r[k], (int, float)) or isinstance(r[k], bool):
+                    raise ValueError(f"{cell} {k} must be a number, got {r[k]!r}")
+                rate_percent(r[k], f"{cell} {k}")
+        if cfg is not None:
+            want = {k: v for k, v in _config_dict(cfg).items() if k != "tolerance_points"}
+            have = {k: v for k, v in self.config.items() if k != "tolerance_points"}
+            if have != want:
+                diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+                raise ValueError(f"its configuration differs from the regression's in {', '.join(diff)}: "
+                                 "bless a new baseline with `bench regress --update --reason ...`")
 
     def save(self, path: Path | None = None) -> Path:
         path = path or repo_root() / BASELINE
-        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(asdict(self), indent=1, allow_nan=False) + "\n"))
         return path
+
+
+def _config_dict(cfg: RegressionConfig) -> dict:
+    return json.loads(json.dumps(asdict(cfg)))  # tuples as lists, as the file holds them
 
 
 def compare(baseline: dict[str, dict[str, float]], measured: dict[str, dict[str, float]], tolerance: float) -> list[str]:
@@ -107,7 +156,9 @@ def compare(baseline: dict[str, dict[str, float]], measured: dict[str, dict[str,
             continue
         for k in ("top1", "top5"):
             was, now = baseline[cell][k], measured[cell][k]
-            if abs(now - was) > tolerance:
+            if not (math.isfinite(was) and math.isfinite(now)):  # NaN is never "within" any tolerance
+                problems.append(f"{cell} {k}: {was}% -> {now}% (not a finite rate)")
+            elif abs(now - was) > tolerance:
                 problems.append(f"{cell} {k}: {was:.1f}% -> {now:.1f}% ({now - was:+.1f} points; tolerance {tolerance:g})")
     want, got = orderings(baseline), orderings(measured)
     for target in sorted(set(want) & set(got)):
@@ -130,9 +181,8 @@ def bless(measured: dict[str, dict[str, float]], cfg: RegressionConfig, reason: 
     if commit.endswith("-dirty") or commit == "unknown":
         raise BenchError(f"the checkout is not a clean commit ({commit}): commit the code first, so the baseline "
                          "records the commit that measured it")
-    try:
-        history = Baseline.load(path).history
-    except BenchError:
-        history = []
+    target = path or repo_root() / BASELINE
+    # an unusable old baseline is an error here too: its history would be lost without a word
+    history = Baseline.load(path).history if target.exists() else []
     history.append({"date": datetime.date.today().isoformat(), "commit": commit, "reason": reason.strip()})
-    return Baseline(asdict(cfg), measured, history).save(path)
+    return Baseline(_config_dict(cfg), measured, history).save(path)

@@ -9,6 +9,7 @@ is reported, moved aside to ``quarantine/`` (kept for inspection, never deleted)
 from __future__ import annotations
 
 import json
+import math
 import time
 import warnings
 from pathlib import Path
@@ -23,6 +24,14 @@ from .provenance import config_hash
 
 CELL_KEY_FIELDS = ("split", "split_hash", "gallery_hash", "source", "method", "method_config", "target", "weights",
                    "budget", "seed", "n_inference", "transforms", "protocol")
+
+
+# Fields holding a rate (0-1): a cell whose rate is NaN or infinite is damaged, never a blank in a table.
+RATE_SUFFIXES = ("_protection", "_accuracy", "_accuracy_static", "_rate")
+
+
+def _finite_or_none(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
 
 
 class DamagedResult(UserWarning):
@@ -61,6 +70,9 @@ class ResultStore:
             row = json.loads(path.read_text())
             if not isinstance(row, dict) or row.get("cell") != path.stem:
                 raise ValueError(f"not a cell row for {path.stem}")
+            bad = [k for k in row if k.endswith(RATE_SUFFIXES) and not _finite_or_none(row[k])]
+            if bad:  # a table would show it as a blank, as if the cell were never measured
+                raise ValueError(f"rate {bad[0]} is {row[bad[0]]!r}, not a finite number")
             return row
         except (OSError, UnicodeDecodeError, ValueError) as err:  # JSONDecodeError is a ValueError
             self._set_aside([path], f"unreadable result cell ({type(err).__name__}: {err})")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from bench.atomic import atomic_write
@@ -68,8 +69,11 @@ class Checkpoint:
         if not self.card_path.is_file():
             raise self._missing(self.card_path)
         try:
-            return json.loads(self.card_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            card = json.loads(self.card_path.read_text())
+            if not isinstance(card, dict):
+                raise ValueError("not a JSON object")
+            return card
+        except (OSError, UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
             raise WeightFileError(f"checkpoint card {self.card_path} is unreadable ({exc}); "
                                   f"retrain with `{train_command(self.trains_with, self.source)}`") from None
 
@@ -89,7 +93,12 @@ class Checkpoint:
     def load(self, prefix: str = "generator.") -> dict[str, torch.Tensor]:
         """Verified float32 tensors whose names start with ``prefix`` (prefix removed)."""
         self.sha256()
-        tensors = load_file(str(self.weights_path))
+        try:  # the sha256 matches, yet the bytes may not be a safetensors file (a card edited to match garbage)
+            tensors = load_file(str(self.weights_path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise WeightFileError(f"trained checkpoint {self.weights_path} is not a readable safetensors file "
+                                  f"({type(exc).__name__}: {exc}); retrain with "
+                                  f"`{train_command(self.trains_with, self.source)}`") from None
         out = {k[len(prefix):]: v.float() for k, v in tensors.items() if k.startswith(prefix)}
         if not out:
             raise WeightFileError(f"trained checkpoint {self.weights_path} holds no '{prefix}*' tensors")

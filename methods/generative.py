@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from bench.errors import BenchError
+from bench.errors import BenchError, WeightFileError
 from bench.features import model_fingerprint
 
 from .base import MaskMethod, register_method
@@ -81,8 +81,13 @@ class GeneratorMethod(MaskMethod):
                     f"{ckpt.weights_path} was trained against another version of {surrogate.name!r} "
                     f"(fingerprint {expected}, now {model_fingerprint(surrogate.card)}); retrain with "
                     f"`bench train {ckpt.trains_with} --source {surrogate.name}`")
-            net = self.build(card)
-            net.load_state_dict(ckpt.load("generator."))
+            try:  # a card or tensors that do not describe this network: one line naming the file, not a traceback
+                net = self.build(card)
+                net.load_state_dict(ckpt.load("generator."))
+            except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+                raise WeightFileError(f"trained checkpoint {ckpt.weights_path} does not fit {self.name}'s generator "
+                                      f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); retrain with "
+                                      f"`bench train {ckpt.trains_with} --source {surrogate.name}`") from None
             self._nets[sha] = net.eval()
         return self._nets[sha].to(device)
 

@@ -48,7 +48,7 @@ def decode_rgb(data: bytes, source: str | Path = "<bytes>") -> tuple[np.ndarray,
                     raise BadImage("too large", _too_large(w, h))
                 img.load()  # forces full decode: truncated JPEGs fail here, not later
                 mode = img.mode
-                rgb = np.asarray(img.convert("RGB"))
+                rgb = np.asarray(eight_bit(img).convert("RGB"))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise BadImage("too large", f"{exc} (our limit: {MAX_PIXELS / 1e6:.0f} MP); downscale the photo if it is real") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
@@ -58,6 +58,22 @@ def decode_rgb(data: bytes, source: str | Path = "<bytes>") -> tuple[np.ndarray,
         raise BadImage("too small", f"{w}x{h} px (< {MIN_SIDE} px)")
     gray = mode in ("L", "LA", "1", "I", "I;16", "F") or _channels_equal(rgb)
     return rgb, gray
+
+
+def eight_bit(img: Image.Image, notes: list[str] | None = None) -> Image.Image:
+    """A 16-bit or float grayscale image (modes I;16*, I, F) as 8-bit L, its range scaled, not clipped.
+
+    PIL's ``convert("RGB")`` clips these modes at 255, so a 16-bit scan (0-65535) turns white and its face
+    is never found; here 16-bit values are divided by 257, 0-1 floats multiplied by 255."""
+    if not (img.mode.startswith("I;16") or img.mode in ("I", "F")):
+        return img
+    values = np.asarray(img, dtype=np.float64)
+    top = float(np.nanmax(values)) if values.size else 0.0
+    scale = 255.0 if img.mode == "F" and top <= 1.0 else (1 / 257 if top > 255 and top <= 65535 else
+                                                            (255.0 / top if top > 65535 else 1.0))
+    if notes is not None and scale != 1.0:
+        notes.append(f"{'float' if img.mode == 'F' else '16-bit'} grayscale scaled to 8 bits")
+    return Image.fromarray(np.clip(np.nan_to_num(values * scale), 0, 255).round().astype(np.uint8))
 
 
 def _too_large(w: int, h: int) -> str:

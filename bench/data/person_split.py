@@ -17,7 +17,8 @@ from ..paths import splits_dir
 from .prepare import prepare
 from .readers import FolderPerIdentity
 from ..atomic import atomic_write
-from .splits import SPLIT_NAMES, Row, Split, write_split_csv
+from ..validate import safe_name
+from .splits import SPLIT_NAMES, Row, Split, folder_dataset, write_split_csv
 
 USABLE = ("ok",)  # grayscale photos are kept for verification, never protected (as in the built-in splits)
 
@@ -65,13 +66,25 @@ def make_person_split(name: str, dataset: FolderPerIdentity, inference: int, tes
                    "counts": split.counts(), "skipped": skipped, "content_hash": split.content_hash()}
 
 
+def check_split_name(name: str) -> str:
+    """A name for a new split: a plain file name (it becomes NAME.csv in the splits folder), not a built-in one."""
+    safe_name(name, "split name")
+    if name in SPLIT_NAMES or name == "manifest":
+        raise BenchError(f"{name!r} is a built-in split (written by `bench data splits`); choose another name")
+    return name
+
+
 def write_person_split(split: Split, report: dict, folder: Path | None = None, overwrite: bool = False) -> Path:
     folder = folder or splits_dir()
-    if split.name in SPLIT_NAMES or split.name == "manifest":
-        raise BenchError(f"{split.name!r} is a built-in split (written by `bench data splits`); choose another name")
+    check_split_name(split.name)
     path = folder / f"{split.name}.csv"
     if path.exists() and not overwrite:
         raise BenchError(f"split {split.name!r} exists ({path}); pass --overwrite to replace it (its cells then stop matching)")
-    write_split_csv(split, path)
+    # a folder of people is stored relative to the splits folder: no absolute path of this machine in the file
+    rows = [Row(folder_dataset(Path(r.dataset), folder), r.identity, r.role, r.file) if Path(r.dataset).is_absolute() else r
+            for r in split.rows]
+    write_split_csv(Split(split.name, rows), path)
+    if "dataset" in report and Path(report["dataset"]).is_absolute():
+        report = {**report, "dataset": folder_dataset(Path(report["dataset"]), folder)}
     atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
     return path

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import random
 from collections import defaultdict
 from dataclasses import dataclass
@@ -140,14 +141,42 @@ def write_splits(splits: dict[str, Split], seed: int, aligner_version: str, fold
     return folder
 
 
+# A split written from a folder of people names that folder relative to the splits folder, so the file
+# holds no absolute path of the machine that wrote it; loading turns it back into the folder's path.
+FOLDER_PREFIX = "folder:"
+FIELDS = ("dataset", "identity", "role", "file")
+
+
+def folder_dataset(root: Path, folder: Path) -> str:
+    """The dataset column for the folder-of-people ``root`` in a split file stored in ``folder``."""
+    return FOLDER_PREFIX + Path(os.path.relpath(Path(root).resolve(), Path(folder).resolve())).as_posix()
+
+
 def load_split(name: str, folder: Path | None = None) -> Split:
+    """Split ``name`` (a plain file name: it is joined to the splits folder) with every row checked: the
+    four fields, a file path relative to its dataset that cannot leave it."""
+    from ..validate import relative_path, safe_name
+
     folder = folder or splits_dir()
+    safe_name(name, "split name")
     path = folder / f"{name}.csv"
     if not path.exists():
         known = sorted(p.stem for p in folder.glob("*.csv"))
         raise BenchError(f"unknown split {name!r}; known splits: {', '.join(known) or '(none: run `bench data splits`)'}")
-    with open(path, newline="") as f:
-        rows = [Row(**r) for r in csv.DictReader(f)]
+    rows = []
+    try:
+        with open(path, newline="") as f:
+            for n, r in enumerate(csv.DictReader(f), start=2):
+                if set(r) != set(FIELDS) or any(not isinstance(r[k], str) or not r[k] for k in FIELDS):
+                    raise BenchError(f"line {n} must have the fields {', '.join(FIELDS)}, each non-empty")
+                relative_path(r["file"], f"line {n}: file")
+                if r["dataset"].startswith(FOLDER_PREFIX):
+                    r["dataset"] = str((folder / r["dataset"][len(FOLDER_PREFIX):]).resolve())
+                rows.append(Row(**r))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise BenchError(f"split file {path} is unreadable ({type(exc).__name__}: {exc})") from None
+    except BenchError as exc:
+        raise BenchError(f"split file {path}: {exc}") from None
     return Split(name, rows)
 
 

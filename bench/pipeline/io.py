@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..data.images import MAX_PIXELS, MIN_SIDE, BadImage, _channels_equal, _too_large
+from ..data.images import MAX_PIXELS, MIN_SIDE, BadImage, _channels_equal, _too_large, eight_bit
 
 FORMATS = {"png": ".png", "jpeg": ".jpg"}
 DEFAULT_JPEG_QUALITY = 95
@@ -57,7 +57,7 @@ def read_photo(data: bytes, source: str = "<bytes>") -> LoadedPhoto:
                     notes.append(f"EXIF orientation {orientation} applied")
                 if has_alpha:
                     notes.append("transparency dropped")
-                rgb_img = upright.convert("RGB")
+                rgb_img = eight_bit(upright, notes).convert("RGB")
                 if icc:
                     rgb_img = _to_srgb(rgb_img, icc, notes)
                 rgb = np.array(rgb_img, dtype=np.uint8)
