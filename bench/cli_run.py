@@ -153,6 +153,7 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
     """Craft masks, protect test photos and measure 1:N identification against every target."""
     import methods as method_pkg
     from .report import write_reports
+    from .run_profile import write_profile
     from .runner import RunConfig, Runner, default_sources
     from .stages.protocols import PROTOCOLS
     from .stages.transforms import parse_chain
@@ -177,8 +178,9 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
     )
     report_folder = _report_folder(report, out)
     store = ResultStore(results) if results else ResultStore()
-    rows = Runner(cfg, store).run()
-    click.echo(f"{len(rows)} cells in {store.root}")
+    runner = Runner(cfg, store)
+    rows = runner.run()
+    click.echo(f"{len(rows)} cells in {store.root}; where the time went: {runner.profile_path}")
     if report_folder is None:
         return
     if not rows:  # nothing measured: the reports on disk stay as they are
@@ -187,6 +189,8 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
     from .page import PAGE_HTML
 
     paths = write_reports(store.rows(), report_folder, results=store, log=click.echo)
+    profile = write_profile(store.profiles(), report_folder)
+    paths += [profile] if profile else []
     for path in paths:
         click.echo(f"wrote {path}")
     page = next((p for p in paths if p.name == PAGE_HTML), None)

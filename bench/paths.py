@@ -3,7 +3,14 @@
 Every location can be overridden with an environment variable, so nothing is hard-coded to this
 machine: BENCH_SHARED (the shared data/model mirror), BENCH_CACHE (aligned faces, features),
 BENCH_RESULTS (the result store), BENCH_SPLITS (split files), BENCH_REPORTS (tables, figures and
-failure reports; default: the committed reports/ folder).
+failure reports).
+
+What a run writes goes under the **working directory** (``.cache/``, ``results/``, ``reports/``,
+``datasets/splits/`` for new splits), never beside the installed code: an installed wheel, or a venv
+installed in editable mode from one clone and run from another, writes where it is run. In a checkout
+``make run`` runs from the repository root, so there these are the committed folders. The built-in
+split files ship with the package (``bench/shipped_splits/``, copied from ``datasets/splits/`` when the
+wheel is built; a checkout reads ``datasets/splits/`` itself).
 """
 
 from __future__ import annotations
@@ -17,11 +24,22 @@ from .errors import BenchError
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def repo_root() -> Path:
-    """The checkout this package runs from (the folder holding pyproject.toml)."""
+def checkout_root() -> Path | None:
+    """The checkout this package runs from (the folder holding pyproject.toml), or None when installed."""
     for parent in [PACKAGE_DIR, *PACKAGE_DIR.parents]:
         if (parent / "pyproject.toml").exists() and (parent / "bench").is_dir():
             return parent
+    return None
+
+
+def repo_root() -> Path:
+    """The checkout (for what only a checkout has: tests, the regression baseline); the working directory
+    when the package is installed."""
+    return checkout_root() or Path.cwd()
+
+
+def work_dir() -> Path:
+    """Where run outputs go by default: the folder the command runs in."""
     return Path.cwd()
 
 
@@ -52,21 +70,39 @@ def models_dir() -> Path:
 def cache_dir() -> Path:
     """Derived, re-creatable files (aligned crops, features, masks). Safe to delete."""
     env = os.environ.get("BENCH_CACHE")
-    path = Path(env) if env else repo_root() / ".cache"
+    path = Path(env) if env else work_dir() / ".cache"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def splits_dir() -> Path:
+    """Where new split files are written, and looked for first: BENCH_SPLITS, else ``datasets/splits`` under
+    the working directory."""
     env = os.environ.get("BENCH_SPLITS")
-    return Path(env) if env else repo_root() / "datasets" / "splits"
+    return Path(env) if env else work_dir() / "datasets" / "splits"
+
+
+def shipped_splits_dir() -> Path:
+    """The built-in split files: the checkout's ``datasets/splits``, or the copy inside an installed wheel."""
+    checkout = checkout_root()
+    if checkout is not None and (checkout / "datasets" / "splits").is_dir():
+        return checkout / "datasets" / "splits"
+    return PACKAGE_DIR / "shipped_splits"
+
+
+def split_search_path() -> list[Path]:
+    """Folders a split name is looked up in, in order (BENCH_SPLITS alone when set: a test or a user who
+    points it somewhere means only that folder)."""
+    if os.environ.get("BENCH_SPLITS"):
+        return [splits_dir()]
+    return list(dict.fromkeys([splits_dir(), shipped_splits_dir()]))
 
 
 def results_dir() -> Path:
     env = os.environ.get("BENCH_RESULTS")
-    return Path(env) if env else repo_root() / "results"
+    return Path(env) if env else work_dir() / "results"
 
 
 def reports_dir() -> Path:
     env = os.environ.get("BENCH_REPORTS")
-    return Path(env) if env else repo_root() / "reports"
+    return Path(env) if env else work_dir() / "reports"

@@ -9,7 +9,7 @@ import subprocess
 from functools import lru_cache
 from importlib import metadata
 
-from .paths import repo_root
+from .paths import checkout_root
 
 PACKAGES = ("cloakbench", "torch", "torchvision", "numpy", "faiss-cpu", "faiss-gpu", "cvxpy", "scikit-image",
             "dlib-bin", "facenet-pytorch", "opencv-python-headless", "pandas")
@@ -21,8 +21,15 @@ def config_hash(config: dict) -> str:
 
 @lru_cache(maxsize=None)
 def git_commit() -> str:
+    """The checkout's commit (``-dirty`` with uncommitted changes to tracked files); for an installed package,
+    ``installed:cloakbench-VERSION`` (the working directory may be another repository: its commit is not ours)."""
+    root = checkout_root()
+    if root is None:
+        try:
+            return f"installed:cloakbench-{metadata.version('cloakbench')}"
+        except metadata.PackageNotFoundError:
+            return "unknown"
     try:
-        root = repo_root()
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
         return commit + ("-dirty" if dirty else "")

@@ -71,6 +71,12 @@ def test_a_real_run_profiles_its_stages_and_counts_the_surrogate_passes(tmp_path
     assert passes > 0 and passes % 30 == 0  # whole passes over 3 people x 10 inference photos
     assert stages["craft:none@-"]["items"] == 0
     assert sum(r["seconds"] for r in profile["stages"]) <= profile["wall_s"] + 1e-3
+    # a second run with nothing new aligns, embeds and crafts nothing: every cell is skipped
+    again = Runner(cfg, store, progress=False)
+    again.run()
+    second = store.profiles()[-1]
+    assert not [r for r in second["stages"] if r["stage"].split(":")[0] in ("align", "embed", "craft", "protect")]
+    assert second["wall_s"] < 5
     costs = {"mobileface": {"forward_s_per_image": 0.001, "forward_backward_s_per_image": 0.004},
              "mtcnn_s_per_photo": 0.1, "cores": 2}
     path = write_profile([{**profile, "unit_costs": costs}], tmp_path / "reports")

@@ -24,8 +24,8 @@ from ..stage_clock import stage
 
 WRITE_EVERY = 128  # crops per transaction: a crash (power loss) loses at most this much work
 # Alignment runs in this many worker processes (BENCH_ALIGN_WORKERS; default: one per core) once a batch is
-# large enough to repay starting them (~3 s each: torch and MTCNN load). Each worker detects on one thread,
-# as the serial path does, so every crop is bit-identical to the serial one (tests/test_data.py checks it).
+# large enough to repay starting them (MTCNN loads in each). Each worker detects on one thread,
+# as the serial path does, so every crop is bit-identical to the serial one (tests/test_align_parallel.py checks it).
 PARALLEL_FROM = 200
 
 
@@ -226,6 +226,13 @@ def align_workers(n_photos: int) -> int:
 _WORKER: dict = {}
 
 
+def _pool_context():
+    """fork where the platform has it: a spawned worker re-imports the caller's main module, which breaks a
+    script or notebook cell that calls ``prepare`` without an ``if __name__ == "__main__"`` guard (the
+    workers would start workers). The workers only detect and warp; they never touch the parent's store."""
+    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+
+
 def _worker_init(pre_aligned: bool) -> None:
     _WORKER.update(aligner=Aligner(), pre_aligned=pre_aligned)
 
@@ -246,7 +253,7 @@ def _align_all(dataset: FolderPerIdentity, todo: list[ImageRecord], aligner: Ali
     pool = None
     try:
         if workers > 1:
-            pool = mp.get_context("spawn").Pool(workers, _worker_init, (dataset.pre_aligned,))
+            pool = _pool_context().Pool(workers, _worker_init, (dataset.pre_aligned,))
             items = ((_read(dataset, rec), rec.relpath) for rec in todo)
             results = pool.imap(_worker_process, items, chunksize=4)
         else:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write
 from ..errors import BenchError
-from ..paths import splits_dir
+from ..paths import split_search_path, splits_dir
 from .readers import ImageRecord
 
 SPLIT_NAMES = ("train", "celebrities", "commons", "distractors")
@@ -157,12 +157,13 @@ def load_split(name: str, folder: Path | None = None) -> Split:
     four fields, a file path relative to its dataset that cannot leave it."""
     from ..validate import relative_path, safe_name
 
-    folder = folder or splits_dir()
     safe_name(name, "split name")
-    path = folder / f"{name}.csv"
+    folders = [folder] if folder else split_search_path()
+    path = next((f / f"{name}.csv" for f in folders if (f / f"{name}.csv").exists()), folders[0] / f"{name}.csv")
     if not path.exists():
-        known = sorted(p.stem for p in folder.glob("*.csv"))
+        known = sorted({p.stem for f in folders for p in f.glob("*.csv")})
         raise BenchError(f"unknown split {name!r}; known splits: {', '.join(known) or '(none: run `bench data splits`)'}")
+    folder = path.parent
     rows = []
     try:
         with open(path, newline="") as f:
