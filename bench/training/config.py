@@ -84,9 +84,6 @@ class TrainConfig:
     snapshots: bool = False
     profile: str = "paper"
 
-    def steps_for(self, stage: str) -> int:
-        return {"stage1": self.stage1_steps, "stage2": self.stage2_steps, "gap": self.gap_steps}[stage]
-
     def validate(self) -> "TrainConfig":
         positive = ["width", "d_width", "batch_size", "stage2_identities", "stage2_photos", "gap_width", "gap_batch_size",
                     "val_every", "stage1_steps", "stage2_steps", "gap_steps"]
