@@ -80,7 +80,7 @@ class TrainConfig:
     val_every: int = 100  # steps between validations ("epochs" of this log)
     save_every_s: float = 180.0  # resumable state written at least this often
     # also export the generator at every validation, to <run dir>/snapshots/step-NNNNNN/<source>/: GAN training
-    # swings from one validation to the next, so the step to ship is chosen afterwards (tools/heldout_validation.py)
+    # swings from one validation to the next, so the step to ship is chosen afterwards (bench train select)
     snapshots: bool = False
     profile: str = "paper"
 
