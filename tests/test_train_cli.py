@@ -30,10 +30,11 @@ TINY = {"width": 4, "d_width": 4, "batch_size": 4, "stage2_photos": 6, "snapshot
 def test_every_trainable_method_has_a_registered_stage():
     trainable = [n for n in METHODS.names() if issubclass(METHODS.entry(n).factory, GeneratorMethod)]
     assert trainable
-    cfg = make_config("cpu")
+    cfg = make_config("cpu", stage1_steps=11, stage2_steps=12, gap_steps=13, batch_size=5, stage2_photos=7, gap_batch_size=9)
     for name in trainable:
-        stage = STAGES.create(spec_of(name).stage)
-        assert stage.steps(cfg) == getattr(cfg, f"{stage.name}_steps")
+        stage = STAGES.create(spec_of(name).stage, cfg=cfg)
+        # each stage reads its own settings: its steps and batch, not another stage's
+        assert (stage.steps, stage.images_per_step) == {"stage1": (11, 5), "stage2": (12, 2 * 7), "gap": (13, 9)}[stage.name]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])

@@ -103,6 +103,85 @@ class TrainConfig:
         return self
 
 
+# Each stage's own settings, typed (timm's pattern): what the stage reads, under the names it uses, made once
+# from the run's TrainConfig. TrainConfig stays the one flat record a run is known by: its fields are what
+# `--set` and the experiment files name, what the cards store and what the run id hashes.
+
+@dataclass(frozen=True)
+class GeneratorLoss:
+    """Stages I and II's generator loss: gan_weight x GAN + adv_weight x cosine + hinge_weight x max(||delta||, hinge_eps)."""
+
+    gan_weight: float
+    adv_weight: float
+    hinge_weight: float
+    hinge_eps: float
+    noisy_labels: bool  # the discriminator's noisy labels (AdvCloak's code)
+
+
+@dataclass(frozen=True)
+class AdvFacesConfig:
+    """Stage I (AdvFaces): a generator and discriminator from scratch on batches of single faces."""
+
+    width: int
+    d_width: int
+    output_init_scale: float
+    batch_size: int
+    lr: float
+    betas: tuple[float, float]
+    loss: GeneratorLoss
+    steps: int
+
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> "AdvFacesConfig":
+        return cls(cfg.width, cfg.d_width, cfg.output_init_scale, cfg.batch_size, cfg.lr, (cfg.beta1, cfg.beta2),
+                   GeneratorLoss(cfg.gan_weight, cfg.adv_weight, cfg.hinge_weight, cfg.hinge_eps, cfg.noisy_labels),
+                   cfg.stage1_steps)
+
+
+@dataclass(frozen=True)
+class AdvCloakConfig:
+    """Stage II (AdvCloak): from stage I's networks (same widths), batches of people x photos."""
+
+    width: int
+    d_width: int
+    output_init_scale: float
+    identities: int
+    photos: int
+    lr: float
+    betas: tuple[float, float]
+    loss: GeneratorLoss  # adv_weight: stage II's own (stage2_adv_weight)
+    average: bool  # one Delta per person (False: the image-wise ablation)
+    budget: float  # > 0: the GAN and adversarial terms see each Delta at this L2 (steps.at_budget)
+    convex_warmup: float
+    steps: int
+
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> "AdvCloakConfig":
+        return cls(cfg.width, cfg.d_width, cfg.output_init_scale, cfg.stage2_identities, cfg.stage2_photos, cfg.stage2_lr,
+                   (cfg.beta1, cfg.beta2),
+                   GeneratorLoss(cfg.gan_weight, cfg.stage2_adv_weight, cfg.hinge_weight, cfg.hinge_eps, cfg.noisy_labels),
+                   cfg.stage2_average, cfg.stage2_budget, cfg.convex_warmup, cfg.stage2_steps)
+
+
+@dataclass(frozen=True)
+class GAPConfig:
+    """GAP: a generator of one universal perturbation from fixed noise (seeded), at a fixed L2."""
+
+    width: int
+    blocks: int
+    seed: int
+    batch_size: int
+    lr: float
+    betas: tuple[float, float]
+    budget: float
+    steps: int
+
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> "GAPConfig":
+        return cls(cfg.gap_width, cfg.gap_blocks, cfg.seed, cfg.gap_batch_size, cfg.gap_lr, (cfg.gap_beta1, cfg.gap_beta2),
+                   cfg.gap_budget, cfg.gap_steps)
+
+
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": {},
     "cpu": {"width": 8, "d_width": 8, "output_init_scale": 0.015, "stage2_lr": 1e-4, "stage2_photos": 16, "gap_width": 8, "gap_blocks": 3,

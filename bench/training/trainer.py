@@ -84,7 +84,7 @@ class Trainer:
     def __init__(self, method: str, source: str, cfg: TrainConfig, *, device: str = "cpu", progress: bool = True,
                  runs_root: Path | None = None, checkpoints_root: Path | None = None, faces: TrainingFaces | None = None):
         self.spec = spec_of(method)
-        self.stage = STAGES.create(self.spec.stage)
+        self.stage = STAGES.create(self.spec.stage, cfg=cfg)
         self.world = World.from_env()
         self.method, self.source, self.cfg, self.progress = method, source, cfg, progress and self.world.main
         self.device = self.world.join(torch.device(device))
@@ -202,7 +202,7 @@ class Trainer:
     # one step -----------------------------------------------------------------------------------
     def variant_at(self, progress: float) -> str:
         """``progress``: the share of the run done (of its steps or of its minutes, whichever binds)."""
-        if self.spec.variant == "convex" and progress < self.cfg.convex_warmup:
+        if self.spec.variant == "convex" and progress < self.stage.config.convex_warmup:
             return "center"  # the official code's class-centre warm-up: a start inside the hull has no gradient
         return self.spec.variant
 
@@ -210,7 +210,7 @@ class Trainer:
         return self.stage.step(self, progress)
 
     def images_per_step(self) -> int:
-        return self.stage.images_per_step(self.cfg)
+        return self.stage.images_per_step
 
     @torch.no_grad()
     def masks(self, inference: torch.Tensor) -> torch.Tensor:
@@ -218,7 +218,7 @@ class Trainer:
         g = self.nets.generator
         g.eval()
         try:
-            return self.stage.masks(g, inference, self.cfg, self.device)
+            return self.stage.masks(g, inference, self.device)
         finally:
             g.train()
 
@@ -233,7 +233,7 @@ class Trainer:
 
     # the loop -----------------------------------------------------------------------------------
     def run(self, steps: int | None = None, minutes: float | None = None) -> Path:
-        total = int(steps) if steps is not None else self.stage.steps(self.cfg)
+        total = int(steps) if steps is not None else self.stage.steps
         limit = float(minutes) * 60 if minutes is not None else float("inf")
         if not self.validations and self.step == 0:
             self.validate()  # step 0: the untrained (stage I / GAP) or stage-I (stage II) generator
