@@ -49,6 +49,16 @@ def test_committed_experiment_files_are_the_shipped_runs(path):
         assert run_id(spec, exp.source, cfg) == card["run"], f"{path.name}: {method} differs from the shipped run"
 
 
+@pytest.mark.parametrize("path", sorted((repo_root() / "configs" / "train").rglob("*.toml")),
+                         ids=lambda p: p.relative_to(repo_root() / "configs" / "train").as_posix())
+def test_every_committed_experiment_file_is_a_valid_training_config(path):
+    """Ablations included (configs/train/ablation-*/, read by tools/stage1_sweep.py and stage2_ablation.py)."""
+    exp = load_experiment(path)
+    make_config(exp.profile, **exp.options)
+    for method in exp.methods:
+        spec_of(method)
+
+
 @pytest.fixture(scope="module")
 def small_train_split(tmp_path_factory):
     """A real slice: 6 VGGFace2 training identities x 20 photos (4 held back for validation, 2 to train on)."""
