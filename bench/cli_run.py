@@ -152,7 +152,7 @@ def _report_folder(report: bool | None, out: str | None) -> Path | None:
 def run(methods, sources, targets, split, gallery, transforms, protocols, budget, seeds, n_inference, backend, device, params, results, report, out):
     """Craft masks, protect test photos and measure 1:N identification against every target."""
     import methods as method_pkg
-    from .report import write_reports
+    from .reporting import write_reports
     from .run_profile import write_profile
     from .runner import RunConfig, Runner, default_sources
     from .stages.protocols import PROTOCOLS
@@ -186,7 +186,7 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
     if not rows:  # nothing measured: the reports on disk stay as they are
         click.echo("no cells, so no reports written")
         return
-    from .page import PAGE_HTML
+    from .reporting import PAGE_HTML
 
     paths = write_reports(store.rows(), report_folder, results=store, log=click.echo)
     profile = write_profile(store.profiles(), report_folder)
@@ -208,10 +208,9 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
 def report(results, out, budget, n_inference, open_page):
     """Write Tables 1-3 (CSV, LaTeX, Markdown with intervals), claims, paper vs ours, figures and the
     report page (index.md, index.html) from the stored results."""
-    from .page import PAGE_HTML
-    from .page import open_page as open_in_browser
     from .paths import reports_dir
-    from .report import write_reports
+    from .reporting import PAGE_HTML, write_reports
+    from .reporting import open_page as open_in_browser
     from .run_profile import write_profile
     from .store import ResultStore
 

@@ -1,4 +1,4 @@
-"""Mask-crafting methods (AdvCloak, OPOM, FI-UAP, ...) behind one ``craft`` interface.
+"""Mask-crafting methods (AdvCloak, OPOM, FI-UAP, ...) behind one ``craft_mask`` interface.
 
 Importing this package registers the built-in methods; plugins register through the entry-point
 group ``bench.methods``.

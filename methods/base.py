@@ -1,8 +1,16 @@
 """The ``craft_mask`` interface every mask method meets, and the method registry.
 
 A method is a class with a ``name``, a ``kind`` and a ``Params`` dataclass holding the paper's
-defaults; subclasses implement only ``forward`` (torchattacks' pattern): ``craft`` validates inputs,
-seeds the random generator and checks the output, so every method behaves the same at the edges.
+defaults; subclasses implement only ``forward`` (torchattacks' pattern): ``craft_mask`` validates
+inputs, seeds the random generator and checks the output, so every method behaves the same at the
+edges. ``craft_mask`` is the entry point to call::
+
+    from bench.zoo import create_recognizer
+    from methods import create_method
+
+    mask = create_method("opom-convex").craft_mask(faces, [create_recognizer("mobileface")], seed=0)
+
+``craft`` is the same call under its earlier name, kept for existing callers.
 
 Faces and masks live in the canonical space: float ``N x 3 x 112 x 112`` in [0, 1]. Budgets in the
 paper's units (L2 on 0-255 pixels) are applied by the harness, which rescales every mask to the same
@@ -55,9 +63,12 @@ class MaskMethod:
         another model override this."""
         return [] if not self.needs_surrogate or source in ("", "-") else source.split("+")
 
-    def craft(self, faces: torch.Tensor, surrogates: Sequence[Recognizer] = (), *, seed: int = 0) -> torch.Tensor:
-        """Person/universal methods: one ``3 x 112 x 112`` mask from a person's faces.
-        Image methods: ``N x 3 x 112 x 112``, one perturbation per face."""
+    def craft_mask(self, faces: torch.Tensor, surrogates: Sequence[Recognizer] = (), *, seed: int = 0) -> torch.Tensor:
+        """The mask for ``faces`` (canonical ``N x 3 x 112 x 112`` in [0, 1]) crafted against ``surrogates``.
+
+        Person/universal methods: one ``3 x 112 x 112`` mask from a person's faces.
+        Image methods: ``N x 3 x 112 x 112``, one perturbation per face. The same ``seed`` gives the
+        same mask; the harness rescales it to the run's budget afterwards."""
         check_faces(faces)
         surrogates = list(surrogates)
         if self.needs_surrogate and not surrogates:
@@ -74,6 +85,11 @@ class MaskMethod:
         if not torch.isfinite(mask).all():
             raise BenchError(f"method {self.name!r} produced a non-finite mask")
         return mask
+
+    def craft(self, faces: torch.Tensor, surrogates: Sequence[Recognizer] = (), *, seed: int = 0) -> torch.Tensor:
+        """The earlier name of :meth:`craft_mask`; calls it, so a subclass overriding ``craft_mask``
+        is honoured through both names."""
+        return self.craft_mask(faces, surrogates, seed=seed)
 
     def forward(self, faces: torch.Tensor, surrogates: list[Recognizer], generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError

@@ -20,7 +20,7 @@ Example::
 
     from methods import create_method
     from bench.zoo import create_recognizer
-    mask = create_method("advcloak-convex").craft(faces, [create_recognizer("mobileface")])  # 3 x 112 x 112
+    mask = create_method("advcloak-convex").craft_mask(faces, [create_recognizer("mobileface")])  # 3 x 112 x 112
 """
 
 from __future__ import annotations

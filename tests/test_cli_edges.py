@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from bench.cli import main
 from bench.errors import BenchError
 from bench.paths import reports_dir, repo_root
-from bench.report import efficiency_table, protection_table, write_reports
+from bench.reporting import write_reports
+from bench.reporting.tables import efficiency_table, protection_table
 
 RUN = ["run", "--methods", "none,opom-center", "--source", "mobileface", "--target", "mobileface"]
 
@@ -141,7 +142,7 @@ def test_valid_options_reach_the_runner_checked_and_typed(no_work, monkeypatch):
 def test_run_writes_reports_only_when_asked(no_work, monkeypatch):
     calls = []
     monkeypatch.setattr("bench.runner.Runner", type("OneRow", (EmptyRunner,), {"run": lambda self: [{"cell": "x"}]}))
-    monkeypatch.setattr("bench.report.write_reports", lambda rows, out=None, *a, **kw: calls.append(out) or [])
+    monkeypatch.setattr("bench.reporting.write_reports", lambda rows, out=None, *a, **kw: calls.append(out) or [])
     cli = CliRunner()
     assert cli.invoke(main, RUN).exit_code == 0 and calls == []  # the default: no reports
     assert cli.invoke(main, RUN + ["--report"]).exit_code == 0 and calls == [no_work / "reports"]

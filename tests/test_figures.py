@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 
 from bench.budget import l2_255, realised_l2
-from bench.claims import comparisons, interval_markdown, interval_table, pool, pooled_cells, labelled, rate_cells
-from bench.figures import Figure, Skipped, curve, grid_columns, mask_grid, write_figures, _labelled, _black_box, _white_box
-from bench.report import protection_table
+from bench.reporting.claims import comparisons, interval_markdown, interval_table, pool, pooled_cells, labelled, rate_cells
+from bench.reporting.figures import Figure, Skipped, curve, grid_columns, mask_grid, write_figures, _labelled, _black_box, _white_box
+from bench.reporting.tables import protection_table
 from bench.store import ResultStore
 from bench.uncertainty import bootstrap_rate, paired_difference
 from report_run import BUDGETS, PEOPLE, SOURCE, real_run

@@ -212,11 +212,12 @@ class ScaledGenerator(torch.nn.Module):
 
 def stage2_losses(generator, discriminator, surrogate, x, cfg):
     """One stage-II step with frozen networks (lr 0), from a fixed random state: only the losses."""
+    from bench.training.config import AdvCloakConfig
     from bench.training.steps import Nets, stage2_step
 
     d = copy.deepcopy(discriminator)
     nets = Nets(generator, d, torch.optim.SGD(generator.parameters(), lr=0.0), torch.optim.SGD(d.parameters(), lr=0.0))
-    return stage2_step(nets, surrogate, x, "plain", cfg, torch.Generator().manual_seed(0))
+    return stage2_step(nets, surrogate, x, "plain", AdvCloakConfig.of(cfg), torch.Generator().manual_seed(0))
 
 
 def test_stage2_budget_trains_on_each_mask_at_the_benchmark_budget(small_training_faces, surrogate):

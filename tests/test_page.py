@@ -22,11 +22,13 @@ from click.testing import CliRunner
 from PIL import Image
 
 from bench.cli import main
-from bench.page import open_page
-from bench.paper import comparison, load_paper
+from bench.reporting.page import open_page
+from bench.reporting.paper import comparison, load_paper
+from bench.reporting.selection import Selection
 from report_run import SOURCE, real_run
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+SELECTED: dict[str, list] = {"selections": [], "subsets": []}  # what the `report` fixture's run selected
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +37,15 @@ def report(tmp_path_factory):
     run = real_run()
     out = tmp_path_factory.mktemp("reports")
     opened = []
+    init, select_cells, figure_cells = Selection.__init__, Selection._select, Selection._figure_cells
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BENCH_SPLITS", str(run.splits))
         mp.setattr(webbrowser, "open", lambda uri, *a, **k: opened.append(uri) or False)
+        mp.setattr(Selection, "__init__", lambda self, *a, **k: SELECTED["selections"].append(a[1:]) or init(self, *a, **k))
+        mp.setattr(Selection, "_select", lambda self, split, paper: SELECTED["subsets"].append(("cells", split, paper))
+                   or select_cells(self, split, paper))
+        mp.setattr(Selection, "_figure_cells", lambda self, split: SELECTED["subsets"].append(("figure", split))
+                   or figure_cells(self, split))
         r = CliRunner().invoke(main, ["report", "--results", str(run.results), "--out", str(out), "--open"])
     assert r.exit_code == 0, r.output
     return out, r.output, opened, run
@@ -59,6 +67,15 @@ def test_report_writes_the_page_prints_its_path_and_opens_it(report):
     assert (out / "table2_commons_ci.md").read_text() in md
     for name in ("tradeoff-commons", "inference-commons", "targets-commons", f"masks-commons-{SOURCE}"):
         assert f"![{name}](figures/{name}.png)" in md
+
+
+def test_a_report_selects_its_rows_once(report):
+    """One selection per report, and each subset of it (a split's table cells, all its cells, its figure
+    lines) filtered once and shared by every table, claim, figure and the page."""
+    assert SELECTED["selections"] == [(1200.0, 10)], "bench report makes one Selection, at its budget"
+    subsets = SELECTED["subsets"]
+    assert {("cells", "commons", True), ("cells", "commons", False), ("figure", "commons")} <= set(subsets)
+    assert len(subsets) == len(set(subsets)), f"a subset was selected more than once: {subsets}"
 
 
 class Targets(HTMLParser):
@@ -115,8 +132,9 @@ def test_the_committed_page_links_only_files_a_fresh_clone_has():
 
 
 def test_files_git_ignores_are_named_on_the_page_not_linked(tmp_path):
-    from bench.figures import Figure, Skipped
-    from bench.page import figures_markdown, ignored_by_git, markdown_to_html
+    from bench.reporting.figures import Figure, Skipped
+    from bench.reporting.page import figures_markdown, ignored_by_git
+    from bench.reporting.render import markdown_to_html
 
     if subprocess.run(["git", "init", "-q", str(tmp_path)], capture_output=True).returncode != 0:
         pytest.skip("git is not installed")
@@ -302,7 +320,7 @@ def test_the_page_loads_in_a_headless_browser_with_every_image_and_no_error(repo
 
 
 def test_figure_commands_name_folders_as_typed_from_the_working_directory(tmp_path, monkeypatch):
-    from bench.report import _as_typed
+    from bench.reporting.report import as_typed as _as_typed
 
     monkeypatch.chdir(tmp_path)
     assert _as_typed(tmp_path / "reports") == "reports"  # no machine's absolute folder in committed figures

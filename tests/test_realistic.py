@@ -14,7 +14,7 @@ import torch
 from bench.data import prepare
 from bench.data.align import warp_to_template
 from bench.errors import BenchError
-from bench.report import realistic_table, robustness_table
+from bench.reporting.tables import realistic_table, robustness_table
 from bench.runner import RunConfig, Runner
 from bench.stages.realistic import Realistic
 from bench.stages.transforms import parse_chain

@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from bench.cli import main
-from bench.report import protection_table, write_reports
+from bench.reporting import write_reports
+from bench.reporting.tables import protection_table
 from bench.runner import RunConfig, Runner
 from bench.store import ResultStore
 from mini_splits import write_mini_splits
@@ -224,7 +225,7 @@ def test_a_registered_transform_and_protocol_get_their_own_cells_and_rows(env):
     assert (jpeg.ssim == plain.ssim).all(), "quality is measured on the saved photo, before the transform"
     assert not np.allclose(jpeg.tpr_at_far, plain.tpr_at_far) or not np.allclose(jpeg.top5_protection, plain.top5_protection) \
         or (jpeg.per_identity_hits != plain.per_identity_hits).any()
-    from bench.report import robustness_table
+    from bench.reporting.tables import robustness_table
 
     table, _ = protection_table(rows, "commons")
     assert len(table) == 1 + 2, "Tables 1-2 keep the paper's protocol on photos as saved"
@@ -278,7 +279,7 @@ def test_zoo_verify_clean_identification_is_the_runners_clean_accuracy(env):
 
 
 def test_seeds_are_averaged_with_their_spread_and_table3_has_a_row_per_source(env):
-    from bench.report import efficiency_table, seed_spread
+    from bench.reporting.tables import efficiency_table, seed_spread
 
     rows = pd.DataFrame(Runner(small(seeds=[0, 1]), ResultStore(env / "store"), progress=False).run())
     spread = seed_spread(rows, "commons")
@@ -303,7 +304,7 @@ def test_the_adaptive_attacker_runs_on_real_cells_and_leaves_unmasked_photos_alo
 
 
 def test_tables_1_2_hold_the_papers_cells_and_the_robustness_table_the_rest(env):
-    from bench.report import robustness_table
+    from bench.reporting.tables import robustness_table
 
     cfg = small(transforms=["", "jpeg:50"], protocols=["identification", "adaptive-ridge"])
     rows = pd.DataFrame(Runner(cfg, ResultStore(env / "store"), progress=False).run())

@@ -210,7 +210,7 @@ def test_real_run_no_mask_is_found_and_linked_a_white_box_mask_hides_the_enrolme
 
 
 def test_real_transform_sweep_gives_distinct_cells_and_the_robustness_table_reads_them(rows):
-    from bench.report import protection_table, robustness_table
+    from bench.reporting.tables import protection_table, robustness_table
 
     assert len(rows) == 3 * len(SWEEP) * len(PROTOCOLS) and rows.cell.nunique() == len(rows)
     assert set(rows.transforms) == set(SWEEP)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.report import protection_table, write_reports
+from bench.reporting import write_reports
+from bench.reporting.tables import protection_table
 from bench.superseded import split_superseded
 from report_run import real_run
 

@@ -3,7 +3,7 @@
 
     python tools/claims.py [--results results] [--budget 1200] [--n-inference 10]
 
-A thin wrapper: the logic lives in bench/claims.py and bench/paper.py, and `bench report` writes the same
+A thin wrapper: the logic lives in bench/reporting/claims.py and bench/reporting/paper.py, and `bench report` writes the same
 sections to reports/claims.md, reports/paper_vs_ours.md and the report page.
 """
 
@@ -13,9 +13,9 @@ import argparse
 
 import pandas as pd
 
-from bench.claims import claims_markdown, interval_markdown, interval_table, labelled, per_target_vs_noise
-from bench.page import markdown_table
-from bench.paper import CLAIMS
+from bench.reporting.claims import claims_markdown, interval_markdown, interval_table, labelled, per_target_vs_noise
+from bench.reporting.render import markdown_table
+from bench.reporting.paper import CLAIMS
 from bench.store import ResultStore
 from bench.superseded import split_superseded
 

@@ -6,7 +6,7 @@
     python tools/mask_grid.py --source mobileface --methods opom-convex,advfaces-plus,advcloak-convex,gap \
         --out reports/figures/masks-mobileface.png
 
-A thin wrapper: the drawing (and reading stored masks) lives in bench/figures.py.
+A thin wrapper: the drawing (and reading stored masks) lives in bench/reporting/figures.py.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=Path("reports/figures/masks.png"))
     args = ap.parse_args(argv)
     command = shlex.join(["python", "tools/mask_grid.py", *(sys.argv[1:] if argv is None else argv)])
-    from bench.figures import Skipped, draw_mask_grid, grid_columns, save
+    from bench.reporting.figures import Skipped, draw_mask_grid, grid_columns, save
 
     methods = args.methods.split(",")
     if args.results:

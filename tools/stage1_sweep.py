@@ -14,6 +14,8 @@ The benchmark's own numbers for a setting come from its checkpoint folder afterw
 Usage (one row per setting in ``<out>/<source>.json``)::
 
     python tools/stage1_sweep.py --source mobileface --steps 300 --settings cpu,width16,lr5e-4
+
+The settings are the experiment files of ``configs/train/ablation-stage1/`` (by file name).
 """
 
 from __future__ import annotations
@@ -23,18 +25,11 @@ import json
 import time
 from pathlib import Path
 
-SETTINGS = {  # name -> training-option overrides on the cpu profile
-    "cpu": {},
-    "width16": {"width": 16, "d_width": 16},
-    "lr5e-4": {"lr": 5e-4},
-    "lr1e-3": {"lr": 1e-3},
-    "width16-lr5e-4": {"width": 16, "d_width": 16, "lr": 5e-4},
-    "full-init": {"output_init_scale": 1.0},
-    "no-gan": {"gan_weight": 0.0},
-    "eps4.7": {"hinge_eps": 1200 / 255},  # the hinge at the benchmark's budget: train at the norm masks are scored at
-    "lr3e-4-eps4.7": {"lr": 3e-4, "hinge_eps": 1200 / 255},
-    "bs8-eps4.7": {"batch_size": 8, "hinge_eps": 1200 / 255},  # 4x the updates for the same images
-}
+from bench.paths import repo_root
+from bench.training.experiment import load_experiment
+
+# name -> training-option overrides on the cpu profile: one experiment file each (`bench train --config` runs one alone)
+SETTINGS = {p.stem: load_experiment(p).options for p in sorted((repo_root() / "configs/train/ablation-stage1").glob("*.toml"))}
 
 
 def transfer_rows(trainer, targets: list[str]) -> dict[str, dict[str, float]]:

@@ -1,6 +1,7 @@
 """Stage-II ablations from one source's shipped stage-I generator: learning rate and image-wise stage II.
 
-For each setting, trains the plain AdvCloak stage II for the same number of steps into its own
+For each setting (an experiment file of ``configs/train/ablation-stage2/``, run by ``bench train --config``),
+trains the plain AdvCloak stage II for the same number of steps into its own
 checkpoint folder (the shipped checkpoints are not touched) and reports how far the generator's
 weights moved from stage I and the validation protection before and after (held-back training
 identities, L2 1,200). Usage:
@@ -18,12 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-SETTINGS = {  # name -> bench train --set overrides
-    "lr 2e-8 (paper)": ["stage2_lr=2e-8"],
-    "lr 1e-5": ["stage2_lr=1e-5"],
-    "lr 1e-4": ["stage2_lr=1e-4"],
-    "lr 1e-5, image-wise": ["stage2_lr=1e-5", "stage2_average=false"],
-}
+from bench.paths import repo_root
+
+SETTINGS = sorted((repo_root() / "configs/train/ablation-stage2").glob("*.toml"))  # one experiment file per setting
 
 
 def weight_change(a: Path, b: Path) -> float:
@@ -46,13 +44,14 @@ def main() -> None:
 
     stage1 = SHIPPED / args.source / "stage1.safetensors"
     rows = []
-    for name, sets in SETTINGS.items():
-        root = args.out / name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "")
+    for config in SETTINGS:
+        name = config.stem
+        root = args.out / name
         (root / args.source).mkdir(parents=True, exist_ok=True)
         for suffix in (".safetensors", ".json"):
             shutil.copy(stage1.with_suffix(suffix), root / args.source / f"stage1{suffix}")
-        cmd = [sys.executable, "-m", "bench.cli", "train", "advcloak", "--source", args.source, "--steps", str(args.steps)]
-        cmd += [a for s in sets for a in ("--set", s)]
+        cmd = [sys.executable, "-m", "bench.cli", "train", "--config", str(config), "--source", args.source,
+               "--steps", str(args.steps)]
         subprocess.run(cmd, check=True, env={**os.environ, "BENCH_GENERATORS": str(root)})
         card = json.loads((root / args.source / "advcloak.json").read_text())
         history = card["validation_history"]

@@ -5,7 +5,7 @@
 full photo, saved, re-detected by the attacker) -> :mod:`.evaluator` (a target's clean gallery,
 embeddings) -> :mod:`.protocols` (scores; :mod:`.adaptive` adds attackers who learn to undo masks, the
 trained ones on their own protected people, :mod:`.attacker`)
--> :class:`bench.store.ResultStore` -> :mod:`bench.report`.
+-> :class:`bench.store.ResultStore` -> :mod:`bench.reporting`.
 """
 
 from . import adaptive  # noqa: F401  (registers the adaptive-ridge, -head and -finetune protocols)

@@ -80,12 +80,9 @@ class TrainConfig:
     val_every: int = 100  # steps between validations ("epochs" of this log)
     save_every_s: float = 180.0  # resumable state written at least this often
     # also export the generator at every validation, to <run dir>/snapshots/step-NNNNNN/<source>/: GAN training
-    # swings from one validation to the next, so the step to ship is chosen afterwards (tools/heldout_validation.py)
+    # swings from one validation to the next, so the step to ship is chosen afterwards (bench train select)
     snapshots: bool = False
     profile: str = "paper"
-
-    def steps_for(self, stage: str) -> int:
-        return {"stage1": self.stage1_steps, "stage2": self.stage2_steps, "gap": self.gap_steps}[stage]
 
     def validate(self) -> "TrainConfig":
         positive = ["width", "d_width", "batch_size", "stage2_identities", "stage2_photos", "gap_width", "gap_batch_size",
@@ -104,6 +101,85 @@ class TrainConfig:
         if self.stage2_identities < 2:
             raise BenchError("stage II needs at least 2 identities per batch (the GAN batch pairs people)")
         return self
+
+
+# Each stage's own settings, typed (timm's pattern): what the stage reads, under the names it uses, made once
+# from the run's TrainConfig. TrainConfig stays the one flat record a run is known by: its fields are what
+# `--set` and the experiment files name, what the cards store and what the run id hashes.
+
+@dataclass(frozen=True)
+class GeneratorLoss:
+    """Stages I and II's generator loss: gan_weight x GAN + adv_weight x cosine + hinge_weight x max(||delta||, hinge_eps)."""
+
+    gan_weight: float
+    adv_weight: float
+    hinge_weight: float
+    hinge_eps: float
+    noisy_labels: bool  # the discriminator's noisy labels (AdvCloak's code)
+
+
+@dataclass(frozen=True)
+class AdvFacesConfig:
+    """Stage I (AdvFaces): a generator and discriminator from scratch on batches of single faces."""
+
+    width: int
+    d_width: int
+    output_init_scale: float
+    batch_size: int
+    lr: float
+    betas: tuple[float, float]
+    loss: GeneratorLoss
+    steps: int
+
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> "AdvFacesConfig":
+        return cls(cfg.width, cfg.d_width, cfg.output_init_scale, cfg.batch_size, cfg.lr, (cfg.beta1, cfg.beta2),
+                   GeneratorLoss(cfg.gan_weight, cfg.adv_weight, cfg.hinge_weight, cfg.hinge_eps, cfg.noisy_labels),
+                   cfg.stage1_steps)
+
+
+@dataclass(frozen=True)
+class AdvCloakConfig:
+    """Stage II (AdvCloak): from stage I's networks (same widths), batches of people x photos."""
+
+    width: int
+    d_width: int
+    output_init_scale: float
+    identities: int
+    photos: int
+    lr: float
+    betas: tuple[float, float]
+    loss: GeneratorLoss  # adv_weight: stage II's own (stage2_adv_weight)
+    average: bool  # one Delta per person (False: the image-wise ablation)
+    budget: float  # > 0: the GAN and adversarial terms see each Delta at this L2 (steps.at_budget)
+    convex_warmup: float
+    steps: int
+
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> "AdvCloakConfig":
+        return cls(cfg.width, cfg.d_width, cfg.output_init_scale, cfg.stage2_identities, cfg.stage2_photos, cfg.stage2_lr,
+                   (cfg.beta1, cfg.beta2),
+                   GeneratorLoss(cfg.gan_weight, cfg.stage2_adv_weight, cfg.hinge_weight, cfg.hinge_eps, cfg.noisy_labels),
+                   cfg.stage2_average, cfg.stage2_budget, cfg.convex_warmup, cfg.stage2_steps)
+
+
+@dataclass(frozen=True)
+class GAPConfig:
+    """GAP: a generator of one universal perturbation from fixed noise (seeded), at a fixed L2."""
+
+    width: int
+    blocks: int
+    seed: int
+    batch_size: int
+    lr: float
+    betas: tuple[float, float]
+    budget: float
+    steps: int
+
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> "GAPConfig":
+        return cls(cfg.gap_width, cfg.gap_blocks, cfg.seed, cfg.gap_batch_size, cfg.gap_lr, (cfg.gap_beta1, cfg.gap_beta2),
+                   cfg.gap_budget, cfg.gap_steps)
 
 
 PROFILES: dict[str, dict[str, Any]] = {

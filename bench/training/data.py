@@ -21,7 +21,7 @@ VAL_TEST = 10
 
 def held_back_identities(split: str = "train", val_identities: int = 4, seed: int = 0) -> list[str]:
     """The identities a training run keeps out of training for validation (a seeded draw among those
-    with enough photos); ``tools/heldout_validation.py`` scores checkpoints on all their photos."""
+    with enough photos); ``bench train select`` (:mod:`.select`) scores checkpoints on all their photos."""
     sp = load_split(split)
     idents = sp.identities()
     need = VAL_INFERENCE + VAL_TEST

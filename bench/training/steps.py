@@ -23,7 +23,7 @@ import torch
 from methods.generator_losses import adversarial_cosine, gan_discriminator_loss, gan_generator_loss, norm_hinge
 
 from ..budget import PIXEL_SCALE, scale_to_budget
-from .config import TrainConfig
+from .config import AdvCloakConfig, AdvFacesConfig, GAPConfig, GeneratorLoss
 
 
 def _no_sync(module: torch.nn.Module) -> None:
@@ -39,20 +39,20 @@ class Nets:
     sync: Callable[[torch.nn.Module], None] = _no_sync  # averages gradients across processes (distributed.py)
 
 
-def _discriminator_step(nets: Nets, real: torch.Tensor, fake: torch.Tensor, cfg: TrainConfig, rng: torch.Generator) -> float:
+def _discriminator_step(nets: Nets, real: torch.Tensor, fake: torch.Tensor, terms: GeneratorLoss, rng: torch.Generator) -> float:
     nets.opt_d.zero_grad(set_to_none=True)
-    loss = gan_discriminator_loss(nets.discriminator(real), nets.discriminator(fake.detach()), rng, cfg.noisy_labels)
+    loss = gan_discriminator_loss(nets.discriminator(real), nets.discriminator(fake.detach()), rng, terms.noisy_labels)
     loss.backward()
     nets.sync(nets.discriminator)
     nets.opt_d.step()
     return float(loss.detach())
 
 
-def _generator_update(nets: Nets, gan: torch.Tensor, cos: torch.Tensor, masks: torch.Tensor, adv_weight: float,
-                      cfg: TrainConfig, loss_d: float) -> dict[str, float]:
+def _generator_update(nets: Nets, gan: torch.Tensor, cos: torch.Tensor, masks: torch.Tensor, terms: GeneratorLoss,
+                      loss_d: float) -> dict[str, float]:
     """G's step of stages I and II: GAN + adv_weight x cosine + hinge on the masks actually added."""
-    hinge = norm_hinge(masks, cfg.hinge_eps)
-    loss = cfg.gan_weight * gan + adv_weight * cos + cfg.hinge_weight * hinge
+    hinge = norm_hinge(masks, terms.hinge_eps)
+    loss = terms.gan_weight * gan + terms.adv_weight * cos + terms.hinge_weight * hinge
     loss.backward()
     nets.sync(nets.generator)
     nets.opt_g.step()
@@ -60,38 +60,38 @@ def _generator_update(nets: Nets, gan: torch.Tensor, cos: torch.Tensor, masks: t
             "hinge": float(hinge.detach()), "l2_255": float(masks.detach().flatten(1).norm(dim=1).mean() * PIXEL_SCALE)}
 
 
-def stage1_step(nets: Nets, surrogate, x: torch.Tensor, cfg: TrainConfig, rng: torch.Generator) -> dict[str, float]:
+def stage1_step(nets: Nets, surrogate, x: torch.Tensor, cfg: AdvFacesConfig, rng: torch.Generator) -> dict[str, float]:
     with torch.no_grad():
         clean = surrogate(x)
     delta = nets.generator(x)
     adv = (x + delta).clamp(0, 1)
-    loss_d = _discriminator_step(nets, x, adv, cfg, rng)
+    loss_d = _discriminator_step(nets, x, adv, cfg.loss, rng)
     nets.opt_g.zero_grad(set_to_none=True)
     gan = gan_generator_loss(nets.discriminator(adv))
     cos = adversarial_cosine(surrogate(adv), clean, "plain")
-    return _generator_update(nets, gan, cos, delta, cfg.adv_weight, cfg, loss_d)
+    return _generator_update(nets, gan, cos, delta, cfg.loss, loss_d)
 
 
-def stage2_step(nets: Nets, surrogate, x: torch.Tensor, variant: str, cfg: TrainConfig, rng: torch.Generator) -> dict[str, float]:
+def stage2_step(nets: Nets, surrogate, x: torch.Tensor, variant: str, cfg: AdvCloakConfig, rng: torch.Generator) -> dict[str, float]:
     """``x``: people x photos x 3 x 112 x 112."""
     people, photos = x.shape[:2]
     flat = x.flatten(0, 1)
     with torch.no_grad():
         clean = surrogate(flat).reshape(people, photos, -1)
     delta = nets.generator(flat).reshape(x.shape)
-    if cfg.stage2_average:
+    if cfg.average:
         shared = delta.mean(1)  # one Delta per person
-        adv = (x + at_budget(shared, cfg.stage2_budget)[:, None]).clamp(0, 1)
+        adv = (x + at_budget(shared, cfg.budget)[:, None]).clamp(0, 1)
     else:  # the "image-wise stage II" ablation: each photo keeps its own delta
         shared = delta.flatten(0, 1)
-        adv = (x + at_budget(shared, cfg.stage2_budget).reshape(x.shape)).clamp(0, 1)
+        adv = (x + at_budget(shared, cfg.budget).reshape(x.shape)).clamp(0, 1)
     adv_flat = adv.flatten(0, 1)
-    loss_d = _discriminator_step(nets, flat, adv_flat, cfg, rng)
+    loss_d = _discriminator_step(nets, flat, adv_flat, cfg.loss, rng)
     nets.opt_g.zero_grad(set_to_none=True)
     gan = gan_generator_loss(nets.discriminator(adv_flat))
     feats = surrogate(adv_flat).reshape(people, photos, -1)
     cos = torch.stack([adversarial_cosine(feats[p], clean[p], variant) for p in range(people)]).mean()
-    return _generator_update(nets, gan, cos, shared, cfg.stage2_adv_weight, cfg, loss_d)
+    return _generator_update(nets, gan, cos, shared, cfg.loss, loss_d)
 
 
 def at_budget(masks: torch.Tensor, budget: float) -> torch.Tensor:
@@ -109,13 +109,13 @@ def scaled_universal(generator: torch.nn.Module, budget: float) -> torch.Tensor:
     return scale_to_budget(generator(), budget)
 
 
-def gap_step(nets: Nets, surrogate, x: torch.Tensor, cfg: TrainConfig, rng: torch.Generator) -> dict[str, float]:
+def gap_step(nets: Nets, surrogate, x: torch.Tensor, cfg: GAPConfig, rng: torch.Generator) -> dict[str, float]:
     with torch.no_grad():
         clean = surrogate(x)
-    mask = scaled_universal(nets.generator, cfg.gap_budget)
+    mask = scaled_universal(nets.generator, cfg.budget)
     nets.opt_g.zero_grad(set_to_none=True)
     cos = adversarial_cosine(surrogate((x + mask).clamp(0, 1)), clean, "plain")
     cos.backward()
     nets.sync(nets.generator)
     nets.opt_g.step()
-    return {"loss_g": float(cos.detach()), "adv_cos": float(cos.detach()), "l2_255": float(cfg.gap_budget)}
+    return {"loss_g": float(cos.detach()), "adv_cos": float(cos.detach()), "l2_255": float(cfg.budget)}

@@ -32,7 +32,6 @@ from tqdm.auto import tqdm
 from methods import METHODS
 from methods.checkpoints import Checkpoint, checkpoint_root
 from methods.generative import GeneratorMethod, TrainingSpec
-from methods.nets import AdvFacesGenerator, GAPGenerator, PatchDiscriminator
 
 from ..atomic import atomic_write
 from ..errors import BenchError
@@ -43,7 +42,8 @@ from ..zoo import create_recognizer
 from .config import TrainConfig
 from .data import TrainingFaces
 from .distributed import World
-from .steps import Nets, gap_step, scaled_universal, stage1_step, stage2_step
+from .stages import STAGES
+from .steps import Nets
 from .validate import validation_protection
 
 STOPPING_FIELDS = ("stage1_steps", "stage2_steps", "gap_steps", "save_every_s", "val_every", "snapshots")  # do not define the run
@@ -84,6 +84,7 @@ class Trainer:
     def __init__(self, method: str, source: str, cfg: TrainConfig, *, device: str = "cpu", progress: bool = True,
                  runs_root: Path | None = None, checkpoints_root: Path | None = None, faces: TrainingFaces | None = None):
         self.spec = spec_of(method)
+        self.stage = STAGES.create(self.spec.stage, cfg=cfg)
         self.world = World.from_env()
         self.method, self.source, self.cfg, self.progress = method, source, cfg, progress and self.world.main
         self.device = self.world.join(torch.device(device))
@@ -102,27 +103,9 @@ class Trainer:
 
     # networks -----------------------------------------------------------------------------------
     def _build(self) -> Nets:
-        cfg = self.cfg
-        torch.manual_seed(cfg.seed)
-        if self.spec.stage == "gap":
-            g = GAPGenerator(cfg.gap_width, cfg.gap_blocks, cfg.seed).to(self.device)
-            return Nets(g, None, torch.optim.Adam(g.parameters(), cfg.gap_lr, (cfg.gap_beta1, cfg.gap_beta2)), None,
-                        self.world.average_gradients)
-        g, d = AdvFacesGenerator(cfg.width, cfg.output_init_scale).to(self.device), PatchDiscriminator(cfg.d_width).to(self.device)
-        lr = cfg.lr
-        if self.spec.stage == "stage2":
-            stage1 = Checkpoint(self.source, "stage1", "advfaces", self.ckpt_root)
-            card = stage1.card()
-            if (card["config"]["width"], card["config"]["d_width"]) != (cfg.width, cfg.d_width):
-                raise BenchError(f"{stage1.weights_path} has width {card['config']['width']}/{card['config']['d_width']}, "
-                                 f"this profile {cfg.width}/{cfg.d_width}: train stage I with the same profile first")
-            g.load_state_dict(stage1.load("generator."))
-            d.load_state_dict(stage1.load("discriminator."))
-            self.started_from = {"checkpoint": f"{self.source}/stage1", "sha256": stage1.sha256()}
-            lr = cfg.stage2_lr
-        betas = (cfg.beta1, cfg.beta2)
-        return Nets(g, d, torch.optim.Adam(g.parameters(), lr, betas), torch.optim.Adam(d.parameters(), lr, betas),
-                    self.world.average_gradients)
+        torch.manual_seed(self.cfg.seed)
+        nets, self.started_from = self.stage.build(self)
+        return nets
 
     def _modules(self) -> dict[str, object]:
         out = {"generator": self.nets.generator, "opt_g": self.nets.opt_g}
@@ -154,7 +137,7 @@ class Trainer:
 
     def _on_current_stage1(self, started_from: dict | None) -> bool:
         """A stage-II run continues only on top of the stage I it started from (the run id does not hold it)."""
-        return self.spec.stage != "stage2" or (started_from or {}).get("sha256") == self.started_from["sha256"]
+        return not self.stage.starts_from_stage1 or (started_from or {}).get("sha256") == self.started_from["sha256"]
 
     def _check_same_stage1(self, started_from: dict | None, where: Path) -> None:
         if not self._on_current_stage1(started_from):
@@ -193,7 +176,7 @@ class Trainer:
         if not self._on_current_stage1(card.get("started_from")):
             return  # stage II of an older stage I: retrain it on top of the current one
         self.nets.generator.load_state_dict(ckpt.load("generator."))
-        if self.spec.stage == "stage1":
+        if self.stage.ships_discriminator:
             self.nets.discriminator.load_state_dict(ckpt.load("discriminator."))
         self.step, self.elapsed = int(card["steps"]), float(card["wall_time_s"])
         self.validations = list(card["validation_history"])
@@ -219,22 +202,15 @@ class Trainer:
     # one step -----------------------------------------------------------------------------------
     def variant_at(self, progress: float) -> str:
         """``progress``: the share of the run done (of its steps or of its minutes, whichever binds)."""
-        if self.spec.variant == "convex" and progress < self.cfg.convex_warmup:
+        if self.spec.variant == "convex" and progress < self.stage.config.convex_warmup:
             return "center"  # the official code's class-centre warm-up: a start inside the hull has no gradient
         return self.spec.variant
 
     def one_step(self, progress: float) -> dict[str, float]:
-        cfg, dev = self.cfg, self.device
-        if self.spec.stage == "stage1":
-            return stage1_step(self.nets, self.surrogate, self.faces.batch(cfg.batch_size, self.rng).to(dev), cfg, self.rng)
-        if self.spec.stage == "stage2":
-            x = self.faces.identity_batch(cfg.stage2_identities, cfg.stage2_photos, self.rng).to(dev)
-            return stage2_step(self.nets, self.surrogate, x, self.variant_at(progress), cfg, self.rng)
-        return gap_step(self.nets, self.surrogate, self.faces.batch(cfg.gap_batch_size, self.rng).to(dev), cfg, self.rng)
+        return self.stage.step(self, progress)
 
     def images_per_step(self) -> int:
-        cfg = self.cfg
-        return {"stage1": cfg.batch_size, "stage2": cfg.stage2_identities * cfg.stage2_photos, "gap": cfg.gap_batch_size}[self.spec.stage]
+        return self.stage.images_per_step
 
     @torch.no_grad()
     def masks(self, inference: torch.Tensor) -> torch.Tensor:
@@ -242,10 +218,7 @@ class Trainer:
         g = self.nets.generator
         g.eval()
         try:
-            if self.spec.stage == "gap":
-                return scaled_universal(g, self.cfg.gap_budget).cpu().expand(len(inference), -1, -1, -1)
-            people, photos = inference.shape[:2]
-            return g(inference.flatten(0, 1).to(self.device)).reshape(people, photos, 3, 112, 112).mean(1).cpu()
+            return self.stage.masks(g, inference, self.device)
         finally:
             g.train()
 
@@ -260,7 +233,7 @@ class Trainer:
 
     # the loop -----------------------------------------------------------------------------------
     def run(self, steps: int | None = None, minutes: float | None = None) -> Path:
-        total = int(steps) if steps is not None else self.cfg.steps_for(self.spec.stage)
+        total = int(steps) if steps is not None else self.stage.steps
         limit = float(minutes) * 60 if minutes is not None else float("inf")
         if not self.validations and self.step == 0:
             self.validate()  # step 0: the untrained (stage I / GAP) or stage-I (stage II) generator
@@ -323,7 +296,7 @@ class Trainer:
         """Write the checkpoint, its card, loss log and curves to ``root`` (default: the checkpoint root)."""
         ckpt = self._checkpoint(root)
         tensors = {f"generator.{k}": v for k, v in self.nets.generator.state_dict().items()}
-        if self.spec.stage == "stage1":  # stage II starts from stage I's discriminator too
+        if self.stage.ships_discriminator:  # stage II starts from stage I's discriminator too
             tensors.update({f"discriminator.{k}": v for k, v in self.nets.discriminator.state_dict().items()})
         card = {
             "method": self.method, "checkpoint": self.spec.checkpoint, "stage": self.spec.stage, "variant": self.spec.variant,

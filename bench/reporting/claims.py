@@ -1,4 +1,4 @@
-"""Intervals in the tables and the report's "A beats B" statements, from the result store's cells.
+"""Intervals in the tables and the report's "A beats B" statements, from a report's selection of cells.
 
 Every protection rate of Tables 1-2 gets its 95% percentile-bootstrap interval over identities (the
 sampled unit; see :mod:`bench.uncertainty`), and every comparison the report makes is a paired
@@ -16,9 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import BenchError
-from .report import protection_markdown
-from .uncertainty import Interval, bootstrap_rate, paired_difference
+from ..errors import BenchError
+from ..uncertainty import Interval, bootstrap_rate, paired_difference
+from .render import protection_markdown
+from .selection import DEFAULT_BUDGET, DEFAULT_N_INFERENCE, Rows, Selection
+from .tables import protection_table
 
 # Comparisons the report always makes when both sides were measured (besides every method vs noise).
 HEADLINE = [("advcloak-convex", "opom-convex")]
@@ -47,12 +49,10 @@ def pool(cells: list[dict]) -> dict | None:
             "per_identity_hits": hits, "per_identity_pairs": pairs}
 
 
-def labelled(rows: pd.DataFrame, split: str, budget: float, n_inference: int) -> pd.DataFrame:
-    """The cells Tables 1-2 use for ``split`` (same selection), each with its table-row label ``row``."""
-    from .report import ROW_SETTINGS, _row_labels, _select
-
-    df = _select(rows, split, budget, n_inference)
-    return df.assign(row=_row_labels(df, ["source", "method"], ROW_SETTINGS)) if not df.empty else df.assign(row=[])
+def labelled(rows: Selection | Rows, split: str, budget: float = DEFAULT_BUDGET,
+             n_inference: int = DEFAULT_N_INFERENCE) -> pd.DataFrame:
+    """The cells Tables 1-2 use for ``split`` (the same selection), each with its table-row label ``row``."""
+    return Selection.of(rows, budget, n_inference).labelled(split)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -83,15 +83,13 @@ def _interval(cells: list[dict | None], k: int) -> Interval | None:
         return None
 
 
-def interval_table(rows: pd.DataFrame, split: str, budget: float = 1200.0, n_inference: int = 10,
-                   ks=(1, 5)) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """Table 1/2 (values as :func:`bench.report.protection_table`) plus, per cell, its 95% interval:
+def interval_table(rows: Selection | Rows, split: str, budget: float = DEFAULT_BUDGET,
+                   n_inference: int = DEFAULT_N_INFERENCE, ks=(1, 5)) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Table 1/2 (values as :func:`.tables.protection_table`) plus, per cell, its 95% interval:
     (table, white, {(index, column): Interval})."""
-    from .report import protection_table
-
-    table, white = protection_table(rows, split, budget, n_inference, ks)
-    df = labelled(rows, split, budget, n_inference)
-    cells = pooled_cells(df)
+    selection = Selection.of(rows, budget, n_inference)
+    table, white = protection_table(selection, split, ks=ks)
+    cells = pooled_cells(selection.labelled(split))
     targets = [t for t, _ in table.columns if t != "Average"]
     intervals: dict = {}
     for (source, row) in table.index[1:]:
@@ -174,14 +172,14 @@ def compare(split: str, source: str, targets: list[str], chosen: dict[str, list[
     return Comparison(split, source, a, b, tuple(targets), iv, k)
 
 
-def comparisons(rows: pd.DataFrame, budget: float = 1200.0, n_inference: int = 10,
+def comparisons(rows: Selection | Rows, budget: float = DEFAULT_BUDGET, n_inference: int = DEFAULT_N_INFERENCE,
                 pairs: list[tuple[str, str]] | None = None, k: int = 1) -> list[Comparison]:
     """Per (split, source): every method vs noise, then ``pairs`` (default: advcloak-convex vs
     opom-convex) where both were measured on the same black-box targets."""
-    rows = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    selection = Selection.of(rows, budget, n_inference)
     out = []
-    for split in sorted(set(rows["split"])):
-        df = labelled(rows, split, budget, n_inference)
+    for split in sorted(selection.splits):
+        df = selection.labelled(split)
         if df.empty:
             continue
         for source in sorted(s for s in set(df["source"]) if s != "-"):
@@ -194,10 +192,10 @@ def comparisons(rows: pd.DataFrame, budget: float = 1200.0, n_inference: int = 1
     return out
 
 
-def per_target_vs_noise(rows: pd.DataFrame, split: str, source: str, budget: float = 1200.0,
-                        n_inference: int = 10) -> pd.DataFrame:
+def per_target_vs_noise(rows: Selection | Rows, split: str, source: str, budget: float = DEFAULT_BUDGET,
+                        n_inference: int = DEFAULT_N_INFERENCE) -> pd.DataFrame:
     """Method x black-box target: the paired Top-1 difference to noise on that target alone, as text."""
-    df = labelled(rows, split, budget, n_inference)
+    df = Selection.of(rows, budget, n_inference).labelled(split)
     targets, chosen = method_cells(df, source)
     if BASELINE not in chosen:
         return pd.DataFrame()
@@ -212,13 +210,13 @@ def per_target_vs_noise(rows: pd.DataFrame, split: str, source: str, budget: flo
     return pd.DataFrame(out).T
 
 
-def claims_markdown(rows, budget: float = 1200.0, n_inference: int = 10,
+def claims_markdown(rows: Selection | Rows, budget: float = DEFAULT_BUDGET, n_inference: int = DEFAULT_N_INFERENCE,
                     pairs: list[tuple[str, str]] | None = None) -> str:
     """The report's claims section: one line per comparison, grouped by split and source."""
-    rows = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
-    found = comparisons(rows, budget, n_inference, pairs)
+    selection = Selection.of(rows, budget, n_inference)
+    found = comparisons(selection, pairs=pairs)
     lines = [f"Paired bootstrap (2,000 resamples of the same people) of the black-box average Top-1 protection, "
-             f"L2 {budget:g}, {n_inference} inference photos; 95% intervals in points. \"not resolved\": the "
+             f"L2 {selection.budget:g}, {selection.n_inference} inference photos; 95% intervals in points. \"not resolved\": the "
              "interval covers 0.", ""]
     if not found:
         return "\n".join(lines + ["No comparison could be made: no split has a method and noise measured on the same "
@@ -232,10 +230,11 @@ def claims_markdown(rows, budget: float = 1200.0, n_inference: int = 10,
     return "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
 
 
-def rate_cells(rows: pd.DataFrame, split: str, budget: float, n_inference: int) -> pd.DataFrame:
+def rate_cells(rows: Selection | Rows, split: str, budget: float = DEFAULT_BUDGET,
+               n_inference: int = DEFAULT_N_INFERENCE) -> pd.DataFrame:
     """Long frame of (source, method label, target, Top-1 rate %, low, high) for black-box cells: the data
     of the per-target bar figure."""
-    df = labelled(rows, split, budget, n_inference)
+    df = Selection.of(rows, budget, n_inference).labelled(split)
     if df.empty:
         return pd.DataFrame(columns=["source", "method", "target", "rate", "low", "high"])
     cells = pooled_cells(df)

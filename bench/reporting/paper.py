@@ -19,11 +19,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import kendalltau
 
-from .claims import compare, labelled, method_cells
-from .errors import BenchError
-from .page import markdown_table
-from .uncertainty import bootstrap_rate
+from ..errors import BenchError
+from ..paths import shared_dir
+from ..uncertainty import bootstrap_rate
+from .claims import compare, method_cells
+from .render import markdown_table
+from .selection import DEFAULT_BUDGET, DEFAULT_N_INFERENCE, Rows, Selection
 
 PAPER_CSV = "reference/advcloak_paper_tables.csv"
 TABLE_SPLIT = {"T1_PrivacyCommons": "commons", "T2_PrivacyCelebrities": "celebrities"}
@@ -42,8 +45,6 @@ VERDICT = {"A": "reproduced", "B": "not reproduced", "not resolved": "not resolv
 
 
 def paper_csv_path() -> Path:
-    from .paths import shared_dir
-
     return shared_dir() / PAPER_CSV
 
 
@@ -76,19 +77,18 @@ def paper_gap(paper: pd.DataFrame, split: str, a: str, b: str) -> tuple[float, i
 
 
 def _kendall(x: list[float], y: list[float]) -> float:
-    from scipy.stats import kendalltau
-
     return float(kendalltau(x, y).statistic) if len(x) >= 2 else np.nan
 
 
-def comparison(rows, budget: float = 1200.0, n_inference: int = 10, paper: pd.DataFrame | None = None) -> dict:
+def comparison(rows: Selection | Rows, budget: float = DEFAULT_BUDGET, n_inference: int = DEFAULT_N_INFERENCE,
+               paper: pd.DataFrame | None = None) -> dict:
     """Everything the paper-vs-ours section shows, per split: {'tables': {split: frame}, 'orderings':
     {split: {source: (tau, n)}}, 'claims': list of dicts, 'missing': {split: [claims not measured]}}."""
-    rows = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    selection = Selection.of(rows, budget, n_inference)
     paper = load_paper() if paper is None else paper
     out = {"tables": {}, "orderings": {}, "claims": [], "missing": {}}
-    for split in [s for s in ("celebrities", "commons") if s in set(rows["split"]) and s in set(paper["split"])]:
-        df = labelled(rows, split, budget, n_inference)
+    for split in [s for s in ("celebrities", "commons") if s in selection.splits and s in set(paper["split"])]:
+        df = selection.labelled(split)
         if df.empty:
             continue
         means = paper_means(paper, split)
@@ -133,8 +133,11 @@ def comparison(rows, budget: float = 1200.0, n_inference: int = 10, paper: pd.Da
     return out
 
 
-def paper_markdown(rows, budget: float = 1200.0, n_inference: int = 10, paper: pd.DataFrame | None = None) -> str:
-    result = comparison(rows, budget, n_inference, paper)
+def paper_markdown(rows: Selection | Rows, budget: float = DEFAULT_BUDGET, n_inference: int = DEFAULT_N_INFERENCE,
+                   paper: pd.DataFrame | None = None) -> str:
+    selection = Selection.of(rows, budget, n_inference)
+    budget, n_inference = selection.budget, selection.n_inference
+    result = comparison(selection, paper=paper)
     lines = ["The paper's models and data differ from ours: compare orderings and gaps between methods, not absolute "
              "rates. Paper: Avg Top-1/Top-5 protection (%) averaged over its three sources (ArcFace, CosFace, "
              f"Softmax); ours: black-box average Top-1 (%) per source, L2 {budget:g}, {n_inference} inference photos.",

@@ -24,7 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-FIGURE_SETTINGS = ("method_config", "protocol", "source_weights", "transforms")  # what keeps two lines apart
+from ..budget import protect, scale_to_budget
+from ..data.splits import load_split
+from ..features import FaceSource
+from ..paths import reports_dir
+from .claims import black_box_targets, rate_cells
+from .selection import DEFAULT_BUDGET, DEFAULT_N_INFERENCE, Rows, Selection
+
 REPORT_COMMAND = "bench report"
 
 
@@ -77,26 +83,14 @@ def save(fig, out: Path, name: str, caption: str, command: str, dpi: int = 110) 
 
 # data ------------------------------------------------------------------------------------------------
 
-def _labelled(rows: pd.DataFrame, split: str) -> pd.DataFrame:
+def _labelled(rows: Selection | Rows, split: str) -> pd.DataFrame:
     """Rows of one split with a line label per (source, method, settings) (n_inference and budget vary
-    along a line, so they are not part of it)."""
-    from .report import _row_labels, _with_settings, check_rates
-
-    df = rows[rows["split"] == split]
-    if df.empty:
-        return df.assign(label=[])
-    check_rates(df)
-    df = _with_settings(df)
-    if "transforms" not in df:
-        df = df.assign(transforms="")
-    df = df.assign(transforms=df["transforms"].fillna("").astype(str))
-    return df.assign(label=_row_labels(df, ["source", "method"], FIGURE_SETTINGS))
+    along a line, so they are not part of it): :meth:`.Selection.figure_cells`."""
+    return Selection.of(rows).figure_cells(split)
 
 
 def _black_box(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per surrogate source: its black-box cells plus the baselines' cells on the same targets."""
-    from .claims import black_box_targets
-
     out = {}
     for source in sorted(s for s in set(df["source"]) if s != "-"):
         targets = black_box_targets(df, source)
@@ -211,10 +205,12 @@ def _draw(ax, c: pd.DataFrame, x: str, palette: dict, style: dict, legend: bool)
 
 # (a) trade-off ---------------------------------------------------------------------------------------
 
-def tradeoff(rows: pd.DataFrame, split: str, out: Path, command: str = REPORT_COMMAND,
-             n_inference: int = 10) -> Figure | Skipped:
+def tradeoff(selection: Selection, split: str, out: Path, command: str = REPORT_COMMAND) -> Figure | Skipped:
+    """Top-1 protection against the L2 budget (top) and the SSIM it costs (bottom), at the selection's
+    number of inference photos."""
     name = f"tradeoff-{split}"
-    df = _labelled(rows, split)
+    n_inference = selection.n_inference
+    df = selection.figure_cells(split)
     df = df[(df["n_inference"] == n_inference) | (df["n_inference"] == 0)] if not df.empty else df
     panels = {}
     for source, sub in _black_box(df).items():
@@ -255,10 +251,11 @@ def tradeoff(rows: pd.DataFrame, split: str, out: Path, command: str = REPORT_CO
 
 # (b) number of inference photos ----------------------------------------------------------------------
 
-def inference(rows: pd.DataFrame, split: str, out: Path, command: str = REPORT_COMMAND,
-              budget: float = 1200.0) -> Figure | Skipped:
+def inference(selection: Selection, split: str, out: Path, command: str = REPORT_COMMAND) -> Figure | Skipped:
+    """Top-1 protection against the number of inference photos, at the selection's budget."""
     name = f"inference-{split}"
-    df = _labelled(rows, split)
+    budget = selection.budget
+    df = selection.figure_cells(split)
     df = df[np.isclose(df["budget"].astype(float), budget)] if not df.empty else df
     panels = {}
     for source, sub in _black_box(df).items():
@@ -298,13 +295,12 @@ def inference(rows: pd.DataFrame, split: str, out: Path, command: str = REPORT_C
 
 # (c) per-target bars with intervals -----------------------------------------------------------------
 
-def targets(rows: pd.DataFrame, split: str, out: Path, command: str = REPORT_COMMAND, budget: float = 1200.0,
-            n_inference: int = 10) -> Figure | Skipped:
-    from .claims import rate_cells
-
+def targets(selection: Selection, split: str, out: Path, command: str = REPORT_COMMAND) -> Figure | Skipped:
+    """Per black-box target, Top-1 bars with their 95% intervals (the cells of Tables 1-2)."""
     name = f"targets-{split}"
-    sub = rows[rows["split"] == split]
-    data = rate_cells(sub, split, budget, n_inference) if not sub.empty and \
+    budget, n_inference = selection.budget, selection.n_inference
+    sub = selection.rows[selection.rows["split"] == split]
+    data = rate_cells(selection, split) if not sub.empty and \
         np.isclose(sub["budget"].astype(float), budget).any() else pd.DataFrame()
     if data.empty:
         return Skipped(name, f"no black-box cells of split {split!r} at L2 {budget:g} with {n_inference} inference photos")
@@ -437,10 +433,6 @@ def grid_columns(store, split: str, methods: list[str] | None = None, source: st
     """The panels of the visual grids, from the masks ``bench run`` stored (nothing is crafted here): per
     surrogate source of ``split`` (baselines, source '-', join each), the first test photo of the first
     ``people`` identities clean, its mask scaled to ``budget`` and the protected photo."""
-    from .budget import protect, scale_to_budget
-    from .data.splits import load_split
-    from .features import FaceSource
-
     name = f"masks-{split}"
     sets = _choose_sets(stored_mask_sets(store, split, rows), methods, source, n_inference)
     if not sets:
@@ -487,8 +479,6 @@ def mask_grid(store, split: str, methods: list[str] | None = None, source: str |
               rows: pd.DataFrame | None = None) -> list[Figure | Skipped]:
     """Visual grids (Fig. 5/6) from the stored masks: one figure ``masks-<split>-<source>`` per surrogate
     source, columns = methods, three rows per person (see :func:`grid_columns`)."""
-    from .paths import reports_dir
-
     out = Path(out) if out else reports_dir() / "figures"
     grid = grid_columns(store, split, methods, source, people, budget, n_inference, rows)
     if isinstance(grid, Skipped):
@@ -514,19 +504,19 @@ def _slug(text: str) -> str:
 
 # all -------------------------------------------------------------------------------------------------
 
-def write_figures(rows, out: Path, budget: float = 1200.0, n_inference: int = 10, store=None,
-                  command: str = REPORT_COMMAND) -> list[Figure | Skipped]:
-    """Every figure the rows allow, into ``out`` (a reports/figures folder); skipped ones say why."""
-    rows = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+def write_figures(rows: Selection | Rows, out: Path, budget: float = DEFAULT_BUDGET,
+                  n_inference: int = DEFAULT_N_INFERENCE, store=None, command: str = REPORT_COMMAND) -> list[Figure | Skipped]:
+    """Every figure the selection allows, into ``out`` (a reports/figures folder); skipped ones say why."""
+    selection = Selection.of(rows, budget, n_inference)
+    rows, splits = selection.rows, selection.splits
     made: list[Figure | Skipped] = []
-    for split in [s for s in ("celebrities", "commons") if s in set(rows["split"])] + \
-            sorted(set(rows["split"]) - {"celebrities", "commons"}):
-        made.append(tradeoff(rows, split, out, command, n_inference))
-        made.append(inference(rows, split, out, command, budget))
-        made.append(targets(rows, split, out, command, budget, n_inference))
+    for split in [s for s in ("celebrities", "commons") if s in splits] + sorted(splits - {"celebrities", "commons"}):
+        made.append(tradeoff(selection, split, out, command))
+        made.append(inference(selection, split, out, command))
+        made.append(targets(selection, split, out, command))
         if store is not None:
-            made.extend(mask_grid(store, split, budget=budget, n_inference=n_inference, out=out, command=command,
-                                  rows=rows[rows["split"] == split]))
+            made.extend(mask_grid(store, split, budget=selection.budget, n_inference=selection.n_inference, out=out,
+                                  command=command, rows=rows[rows["split"] == split]))
         else:
             made.append(Skipped(f"masks-{split}", "no result store given to read masks from"))
     return made
