@@ -178,10 +178,10 @@ def craft_masks(algo, source: str, crops: np.ndarray, seed: int = 0, max_inferen
     surrogates = [] if source == "-" else [models.setdefault(s, create_recognizer(s)) for s in source.split("+")]
     faces = to_canonical(torch.from_numpy(np.ascontiguousarray(crops)))
     if algo.kind == "image":
-        masks = algo.craft(faces, surrogates, seed=seed).float()
+        masks = algo.craft_mask(faces, surrogates, seed=seed).float()
         return list(masks), len(crops)
     used = faces[:1] if algo.kind == "universal" else faces[:max_inference]
-    mask = algo.craft(used, surrogates, seed=seed).float()
+    mask = algo.craft_mask(used, surrogates, seed=seed).float()
     return [mask] * len(crops), len(used)
 
 

@@ -128,7 +128,7 @@ class MaskBank:
             first = self.identities[0]
             inputs = self._faces(self.split.files(first, "inference")[:1])
             start = time.perf_counter()
-            universal = algo.craft(inputs, surrogates, seed=job.seed).float().cpu()
+            universal = algo.craft_mask(inputs, surrogates, seed=job.seed).float().cpu()
             out.t1["*"] = time.perf_counter() - start
             out.masks = {ident: universal.clone() for ident in self.identities}  # safetensors refuses shared storage
             return out
@@ -144,7 +144,7 @@ class MaskBank:
                 files = available[: max(job.n_inference, 1)]
             inputs = self._faces(files)
             start = time.perf_counter()
-            out.masks[ident] = algo.craft(inputs, surrogates, seed=person_seed(job.seed, ident)).float().cpu()
+            out.masks[ident] = algo.craft_mask(inputs, surrogates, seed=person_seed(job.seed, ident)).float().cpu()
             elapsed = time.perf_counter() - start
             if algo.kind == "image":
                 per_photo.append(elapsed / len(files))
