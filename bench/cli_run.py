@@ -142,6 +142,9 @@ def _report_folder(report: bool | None, out: str | None) -> Path | None:
               help="Inference photos per person: integers >= 1 (a list gives a sweep).")
 @click.option("--backend", type=click.Choice(["faiss", "torch"]), default="faiss", show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
+@click.option("--craft-batch", default=1, show_default=True, type=click.IntRange(min=1),
+              help="People whose person masks are crafted in one batched forward/backward (FI-UAP, OPOM); masks agree "
+                   "with one-at-a-time crafting to float rounding. Larger is faster on a GPU.")
 @click.option("--param", "-p", "params", multiple=True,
               help="Parameter override METHOD.KEY=VALUE for a method of this run (repeatable; see `bench methods`).")
 @click.option("--results", type=click.Path(file_okay=False), help="Result store folder (default: results/ or BENCH_RESULTS).")
@@ -149,7 +152,8 @@ def _report_folder(report: bool | None, out: str | None) -> Path | None:
               help="Write Tables 1-3 afterwards (default: no; `make run` passes --report).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Folder for the reports (implies --report; default: reports/ or BENCH_REPORTS).")
-def run(methods, sources, targets, split, gallery, transforms, protocols, budget, seeds, n_inference, backend, device, params, results, report, out):
+def run(methods, sources, targets, split, gallery, transforms, protocols, budget, seeds, n_inference, backend, device, craft_batch,
+        params, results, report, out):
     """Craft masks, protect test photos and measure 1:N identification against every target."""
     import methods as method_pkg
     from .reporting import write_reports
@@ -174,7 +178,7 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
         gallery_split=gallery, transforms=list(dict.fromkeys(chains)), protocols=PROTOCOLS.parse_list(protocols),
         budgets=_budgets(budget), seeds=_integers(seeds, "--seed", 0, SEED_LIMIT),
         n_inference=_integers(n_inference, "--n-inference", 1), backend=backend,
-        device=_device(device), params=_params(params, method_names),
+        device=_device(device), params=_params(params, method_names), craft_batch=craft_batch,
     )
     report_folder = _report_folder(report, out)
     store = ResultStore(results) if results else ResultStore()

@@ -45,6 +45,7 @@ from .errors import BenchError
 ZOO = ("dlib-resnet", "hse-faceres", "mobileface")  # the differentiable (torch) models: sources and targets here
 TRAIN_IDENTITIES, TRAIN_PHOTOS, VAL_IDENTITIES = 6, 24, 2  # the training slice: enough for throughput, not for quality
 DEFAULT_GRADIENT = ("none", "noise", "fi-uap", "opom-center", "opom-affine", "opom-convex")  # the Makefile's METHODS
+CRAFT_BATCH = 64  # people per batched craft on the GPU (the regression slice's 8 people: one batch)
 DEFAULT_GENERATORS = ("advcloak", "advcloak-center", "advcloak-affine", "advcloak-convex", "advfaces-plus", "advfaces", "gap")
 
 
@@ -244,7 +245,8 @@ def default_run(device: str, work: Path) -> dict:
         # --smoke: 2 gradient steps instead of 16, the same code paths at an eighth of the cost
         params = {m: {"steps": 2} for m in methods if smoke and (m == "fi-uap" or m.startswith("opom"))}
         cfg = RunConfig(methods=methods, sources=list(ZOO), targets=list(ZOO), split=PEOPLE, gallery_split=GALLERY,
-                        split_folder=str(work / "splits"), device=device, backend="torch", params=params)
+                        split_folder=str(work / "splits"), device=device, backend="torch", params=params,
+                        craft_batch=CRAFT_BATCH)
         runner = Runner(cfg, store, progress=False)
         rows = runner.run()
         out[label] = {"cells": len(rows), "profile": runner.profile()}

@@ -54,6 +54,9 @@ class RunConfig:
     transforms: list[str] = field(default_factory=lambda: [""])  # chains such as 'jpeg:75+resize:0.5'; '' = as saved
     protocols: list[str] = field(default_factory=lambda: ["identification"])
     split_folder: str | None = None  # where the split files are (default: datasets/splits or BENCH_SPLITS)
+    # person masks crafted per batched forward/backward (MaskMethod.craft_masks); 1 = one person at a time.
+    # Masks agree across batch sizes to float rounding, so this is not part of a cell's key.
+    craft_batch: int = 1
 
 
 def network_of(name: str) -> str:
@@ -92,7 +95,8 @@ class Runner:
         self._models: dict[str, torch.nn.Module] = {}
         self._evaluators: dict[str, TargetEvaluator] = {}
         self.provenance = provenance(config.device)
-        self.bank = MaskBank(self.store, self.split, self.faces, self.model, config.device, self.provenance, progress)
+        self.bank = MaskBank(self.store, self.split, self.faces, self.model, config.device, self.provenance, progress,
+                             people_per_batch=config.craft_batch)
         self.protector = Protector(self.split, self.faces)
         self._attackers: dict[tuple, AttackerPeople] = {}
         for protocol in self.protocols:

@@ -70,12 +70,7 @@ class MaskMethod:
         Image methods: ``N x 3 x 112 x 112``, one perturbation per face. The same ``seed`` gives the
         same mask; the harness rescales it to the run's budget afterwards."""
         check_faces(faces)
-        surrogates = list(surrogates)
-        if self.needs_surrogate and not surrogates:
-            raise BenchError(f"method {self.name!r} needs at least one surrogate recognizer (--source)")
-        for s in surrogates:
-            if not s.differentiable:
-                raise BenchError(f"{s.name!r} is black-box (not differentiable) and cannot be a surrogate for {self.name!r}")
+        surrogates = self._checked_surrogates(surrogates)
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
         with torch.enable_grad():
             mask = self.forward(faces, surrogates, generator).detach()
@@ -86,6 +81,41 @@ class MaskMethod:
             raise BenchError(f"method {self.name!r} produced a non-finite mask")
         return mask
 
+    def craft_masks(self, people: Sequence[torch.Tensor], surrogates: Sequence[Recognizer] = (), *,
+                    seeds: Sequence[int]) -> list[torch.Tensor]:
+        """Person methods: one mask per person (``people[i]``: that person's ``n x 3 x 112 x 112`` faces,
+        ``seeds[i]`` its seed), the masks :meth:`craft_mask` gives one person at a time. A method whose
+        ``forward_people`` is defined crafts them in one batched forward/backward per step (every person
+        the same number of faces), which is what a GPU needs and what a CPU's larger kernels like; the
+        masks then agree with the one-at-a-time ones to float rounding (tests/test_craft_mask.py)."""
+        if len(people) != len(seeds):
+            raise BenchError(f"craft_masks: {len(people)} people but {len(seeds)} seeds")
+        batched = (self.kind == "person" and type(self).forward_people is not MaskMethod.forward_people
+                   and len(people) > 1 and len({tuple(f.shape) for f in people}) == 1)
+        if not batched:
+            return [self.craft_mask(f, surrogates, seed=s) for f, s in zip(people, seeds)]
+        for f in people:
+            check_faces(f)
+        surrogates = self._checked_surrogates(surrogates)
+        generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
+        with torch.enable_grad():
+            masks = self.forward_people(torch.stack(list(people)), surrogates, generators).detach()
+        expected = (len(people), 3, *people[0].shape[2:])
+        if tuple(masks.shape) != expected:
+            raise ShapeError(f"method {self.name!r} returned masks of shape {tuple(masks.shape)}, expected {expected}")
+        if not torch.isfinite(masks).all():
+            raise BenchError(f"method {self.name!r} produced a non-finite mask")
+        return list(masks.unbind(0))
+
+    def _checked_surrogates(self, surrogates: Sequence[Recognizer]) -> list[Recognizer]:
+        surrogates = list(surrogates)
+        if self.needs_surrogate and not surrogates:
+            raise BenchError(f"method {self.name!r} needs at least one surrogate recognizer (--source)")
+        for s in surrogates:
+            if not s.differentiable:
+                raise BenchError(f"{s.name!r} is black-box (not differentiable) and cannot be a surrogate for {self.name!r}")
+        return surrogates
+
     def craft(self, faces: torch.Tensor, surrogates: Sequence[Recognizer] = (), *, seed: int = 0) -> torch.Tensor:
         """The earlier name of :meth:`craft_mask`; calls it, so a subclass overriding ``craft_mask``
         is honoured through both names."""
@@ -93,6 +123,9 @@ class MaskMethod:
 
     def forward(self, faces: torch.Tensor, surrogates: list[Recognizer], generator: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
+
+    # Optional: ``(P x n x 3 x H x W faces, surrogates, one generator per person) -> P x 3 x H x W masks``.
+    forward_people = None
 
 
 @dataclasses.dataclass(frozen=True)

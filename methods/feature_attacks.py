@@ -70,6 +70,40 @@ class FeatureAttack(MaskMethod):
                 total = total + subspace_loss(f, c, kind, reduction="sum")
         return total
 
+    def forward_people(self, faces, surrogates, generators):
+        """``forward`` for P people at once (``faces``: P x n x 3 x H x W): each round is one forward and one
+        backward over all P x n photos. The loss is the sum of the people's losses and each mask only moves
+        its own person's photos, so each person's gradient, step and mask are those of ``forward``."""
+        if self.kind != "person":
+            raise NotImplementedError("batched crafting is for person masks")
+        p = self.params
+        eps, step = p.eps / PIXEL, p.step / PIXEL
+        people, n = faces.shape[:2]
+        delta = torch.stack([(torch.rand(faces.shape[2:], generator=g) * 2 - 1) * (p.start / PIXEL) for g in generators])
+        delta = delta.to(faces.device, faces.dtype)
+        flat = faces.flatten(0, 1)
+        clean = [c.reshape(people, n, -1) for c in _clean_features(flat, surrogates)]
+        for t in range(p.steps):
+            adv = (faces + delta[:, None]).clamp(0, 1).flatten(0, 1).requires_grad_(True)
+            feats = [s(adv).reshape(people, n, -1) for s in surrogates]
+            loss = self.loss_people(feats, clean, t)
+            (grad,) = torch.autograd.grad(loss, adv)
+            stepped = (adv.detach() + step * grad.sign()).clamp(0, 1).reshape(faces.shape) - faces
+            delta = stepped.mean(1).clamp(-eps, eps)
+        return delta
+
+    def loss_people(self, feats: list[torch.Tensor], clean: list[torch.Tensor], step: int) -> torch.Tensor:
+        """``loss`` summed over people (``P x n x D`` features): each person's photos against their own anchors."""
+        total = 0.0
+        kind = self.projection_kind(step)
+        for f, c in zip(feats, clean):
+            if kind == "self":
+                total = total + (f - c).square().sum()
+            else:  # one small projection per person with its anchors shared by its photos (one GEMM each), as in ``loss``
+                for f_person, c_person in zip(f.unbind(0), c.unbind(0)):
+                    total = total + subspace_loss(f_person, c_person, kind, reduction="sum")
+        return total
+
     def forward(self, faces, surrogates, generator):
         p = self.params
         eps, step = p.eps / PIXEL, p.step / PIXEL
