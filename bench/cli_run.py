@@ -184,7 +184,8 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
     store = ResultStore(results) if results else ResultStore()
     runner = Runner(cfg, store)
     rows = runner.run()
-    click.echo(f"{len(rows)} cells in {store.root}; where the time went: {runner.profile_path}")
+    profile = getattr(runner, "profile_path", None)  # a stand-in runner (tests) keeps no profile
+    click.echo(f"{len(rows)} cells in {store.root}" + (f"; where the time went: {profile}" if profile else ""))
     if report_folder is None:
         return
     if not rows:  # nothing measured: the reports on disk stay as they are
