@@ -58,7 +58,7 @@ def test_a_real_run_profiles_its_stages_and_counts_the_surrogate_passes(tmp_path
 
     splits = write_mini_splits(tmp_path / "splits", lfw)
     cfg = RunConfig(methods=["none", "opom-convex"], sources=["mobileface"], targets=["mobileface"], split="commons",
-                    split_folder=str(splits), params={"opom-convex": {"steps": 2}})
+                    split_folder=str(splits), params={"opom-convex": {"steps": 2}}, craft_batch=3)
     store = ResultStore(tmp_path / "results")
     runner = Runner(cfg, store, progress=False)
     runner.run()
@@ -69,6 +69,9 @@ def test_a_real_run_profiles_its_stages_and_counts_the_surrogate_passes(tmp_path
     assert stages["embed:mobileface"]["items"] >= 60 + 15  # distractors + clean test photos, then the probes
     passes = stages["craft:opom-convex@mobileface"]["items"]
     assert passes > 0 and passes % 30 == 0  # whole passes over 3 people x 10 inference photos
+    # craft_batch=3: the three people in one batch, so each person's t1 is a third of the batch's time
+    t1 = [r["t1"] for r in store.rows() if r["method"] == "opom-convex"][0]
+    assert t1 > 0
     assert stages["craft:none@-"]["items"] == 0
     assert sum(r["seconds"] for r in profile["stages"]) <= profile["wall_s"] + 1e-3
     # a second run with nothing new aligns, embeds and crafts nothing: every cell is skipped
