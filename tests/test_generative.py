@@ -325,7 +325,8 @@ def test_torchrun_data_parallel_training_on_two_cpu_processes(tmp_path):
     prepare(open_dataset("vggface2-train"), only=sorted(f for _, f in rows), progress=False)  # align once, not per rank
     env = {**os.environ, "BENCH_SPLITS": str(folder), "BENCH_GENERATORS": str(tmp_path / "ckpt"),
            "BENCH_RESULTS": str(tmp_path / "results"), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--standalone",  # the rendezvous picks a free port: no clash with another run on this machine
            "-m", "bench.cli", "train", "advfaces", "--source", SOURCE, "--steps", "2", "--device", "cpu",
            *[a for s in ("width=4", "d_width=4", "batch_size=4", "stage2_photos=6") for a in ("--set", s)]]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
