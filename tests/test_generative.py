@@ -221,6 +221,7 @@ def cosine_at_budget(stage, nets, surrogate, x, budget=1200.0):
         g.train()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["advfaces", "advcloak", "gap"])
 def test_each_stage_lowers_its_adversarial_cosine_on_real_faces_by_a_margin(method, small_training_faces, tmp_path):
     """Stage I, stage II and GAP, a few steps on one fixed batch of real VGGFace2 faces (2 people x 6 photos):
@@ -365,6 +366,7 @@ def test_bad_training_options_are_refused_before_any_work():
         make_config("gpu")
 
 
+@pytest.mark.slow
 def test_torchrun_data_parallel_training_on_two_cpu_processes(tmp_path):
     """The multi-GPU path, run as 2 gloo processes on the CPU: both ranks train, rank 0 exports."""
     import os
