@@ -54,10 +54,24 @@ def test_a_three_person_table_gives_the_enumerated_bootstrap_quantiles():
     cell = handmade_cell(dict(zip(["a", "b", "c"], per_person)))
     iv = bootstrap_rate([cell], level=0.5, n=20000)
     assert (iv.estimate, iv.low, iv.high) == pytest.approx((50.0, 100 / 3, 200 / 3), abs=1e-6)
+    # 90%: the 5% and 95% points fall in the sums-1 and sums-5 blocks (cumulative 1/27 .. 4/27 and 23/27 .. 26/27)
+    assert (bootstrap_rate([cell], level=0.9, n=20000).low, bootstrap_rate([cell], level=0.9, n=20000).high) == \
+        pytest.approx((100 / 6, 500 / 6), abs=1e-6)
     # the same table as a paired difference against a method that protects nobody
     zero = handmade_cell(dict.fromkeys("abc", 0.0))
     diff = paired_difference([cell], [zero], level=0.5, n=20000)
     assert (diff.estimate, diff.low, diff.high) == pytest.approx((50.0, 100 / 3, 200 / 3), abs=1e-6)
+    diff90 = paired_difference([cell], [zero], level=0.9, n=20000)
+    assert (diff90.low, diff90.high) == pytest.approx((100 / 6, 500 / 6), abs=1e-6)
+
+
+def test_the_published_intervals_use_2000_resamples_seed_0_and_95_percent():
+    """The report and the README's claims call these with their defaults: a changed default moves every
+    published bound, so the defaults are pinned against explicit arguments."""
+    a = handmade_cell({f"p{i:02d}": (i % 7) / 7 for i in range(30)})
+    b = handmade_cell({f"p{i:02d}": (i % 5) / 5 for i in range(30)})
+    assert bootstrap_rate([a]) == bootstrap_rate([a], k=1, n=2000, seed=0, level=0.95)
+    assert paired_difference([a], [b]) == paired_difference([a], [b], k=1, n=2000, seed=0, level=0.95)
 
 
 def test_the_95_percent_interval_of_40_people_has_the_normal_theory_width():
