@@ -66,7 +66,9 @@ def test_a_real_run_profiles_its_stages_and_counts_the_surrogate_passes(tmp_path
     stages = {r["stage"]: r for r in profile["stages"]}
     assert {"embed:mobileface", "craft:opom-convex@mobileface", "craft:none@-", "protect", "score:identification",
             "write"} <= set(stages)
-    assert stages["embed:mobileface"]["items"] >= 60 + 15  # distractors + clean test photos, then the probes
+    # the probes of both mask sets (3 people x 5 test photos each); the clean gallery may already be cached by an
+    # earlier test of the session, so its 60 + 15 photos are not counted on
+    assert stages["embed:mobileface"]["items"] >= 2 * 15
     passes = stages["craft:opom-convex@mobileface"]["items"]
     assert passes > 0 and passes % 30 == 0  # whole passes over 3 people x 10 inference photos
     # craft_batch=3: the three people in one batch, so each person's t1 is a third of the batch's time
