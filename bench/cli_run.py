@@ -142,6 +142,10 @@ def _report_folder(report: bool | None, out: str | None) -> Path | None:
               help="Inference photos per person: integers >= 1 (a list gives a sweep).")
 @click.option("--backend", type=click.Choice(["faiss", "torch"]), default="faiss", show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
+@click.option("--executor", type=click.Choice(["serial", "ray"]), default="serial", show_default=True,
+              help="serial: one process; ray: mask jobs and their cells as Ray tasks (pip install -e '.[ray]').")
+@click.option("--address", default=None,
+              help="With --executor ray: the cluster to join ('auto', or the head's host:port); default: a local one.")
 @click.option("--param", "-p", "params", multiple=True,
               help="Parameter override METHOD.KEY=VALUE for a method of this run (repeatable; see `bench methods`).")
 @click.option("--results", type=click.Path(file_okay=False), help="Result store folder (default: results/ or BENCH_RESULTS).")
@@ -149,7 +153,8 @@ def _report_folder(report: bool | None, out: str | None) -> Path | None:
               help="Write Tables 1-3 afterwards (default: no; `make run` passes --report).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Folder for the reports (implies --report; default: reports/ or BENCH_REPORTS).")
-def run(methods, sources, targets, split, gallery, transforms, protocols, budget, seeds, n_inference, backend, device, params, results, report, out):
+def run(methods, sources, targets, split, gallery, transforms, protocols, budget, seeds, n_inference, backend, device,
+        executor, address, params, results, report, out):
     """Craft masks, protect test photos and measure 1:N identification against every target."""
     import methods as method_pkg
     from .report import write_reports
@@ -160,6 +165,12 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
     from .zoo import RECOGNIZERS
 
     # everything is checked before the Runner loads a split, a model or a photo
+    if address is not None and executor != "ray":
+        raise BenchError(f"--address {address!r} names a Ray cluster, but --executor is {executor!r}; add --executor ray")
+    if executor == "ray":
+        from .executor_ray import import_ray
+
+        import_ray()  # not installed: one line naming the extra, before any work
     method_names = method_pkg.METHODS.parse_list(methods)
     if not method_names:
         raise BenchError(f"--methods needs at least one method name, got {methods!r}; see `bench methods`")
@@ -177,7 +188,12 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
     )
     report_folder = _report_folder(report, out)
     store = ResultStore(results) if results else ResultStore()
-    rows = Runner(cfg, store).run()
+    if executor == "ray":
+        from .executor_ray import RayRunner
+
+        rows = RayRunner(cfg, store, address=address).run()
+    else:
+        rows = Runner(cfg, store).run()
     click.echo(f"{len(rows)} cells in {store.root}")
     if report_folder is None:
         return
