@@ -191,7 +191,9 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
     if executor == "ray":
         from .executor_ray import RayRunner
 
-        rows = RayRunner(cfg, store, address=address).run()
+        runner = RayRunner(cfg, store, address=address)
+        rows = runner.run()
+        click.echo(f"ray: {len(runner.nodes)} node(s) ran this run's tasks")
     else:
         rows = Runner(cfg, store).run()
     click.echo(f"{len(rows)} cells in {store.root}")

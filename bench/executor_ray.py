@@ -92,7 +92,7 @@ def craft_task(config: RunConfig, store_root: str, spec: tuple):
     bank = replace_store(runner.bank, reader)
     with StageClock(sync=cuda_sync(config.device)) as clock:
         masks = bank.get(job)
-    return masks, {"saved": reader.saved, "clock": clock.totals()}
+    return masks, {"saved": reader.saved, "clock": clock.totals(), "node": _node()}
 
 
 def replace_store(bank, store):
@@ -105,14 +105,20 @@ def replace_store(bank, store):
 
 
 def score_task(config: RunConfig, store_root: str, spec: tuple, masks, budget: float, chain: str, cell_ids: list[str]):
-    """([(key, row)], stage times) for the given cells of one job at one budget and transform chain."""
+    """([(key, row)], info: stage times, node) for the given cells of one job at one budget and transform chain."""
     runner = worker_runner(config, store_root)
     job = _job(runner, spec)
     wanted = set(cell_ids)
     todo = [c for c in runner.cells(job) if c[0] == budget and c[1].spec == chain and ResultStore.cell_id(c[-1]) in wanted]
     with StageClock(sync=cuda_sync(config.device)) as clock:
         rows = list(runner.job_rows(job, masks, todo))
-    return rows, clock.totals()
+    return rows, {"clock": clock.totals(), "node": _node()}
+
+
+def _node() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
 
 
 # driver side ------------------------------------------------------------------------------------
@@ -124,10 +130,12 @@ class RayRunner(Runner):
                  address: str | None = None):
         self.ray = import_ray()  # before anything loads
         self.address = address
+        self.nodes: set[str] = set()  # the cluster nodes that ran this run's tasks
         super().__init__(config, store, progress)
 
     def profile(self) -> dict:
-        return {**super().profile(), "executor": "ray"}  # stage seconds add up over workers, beyond the wall time
+        # stage seconds add up over the workers: together they may pass the wall time
+        return {**super().profile(), "executor": "ray", "ray_nodes": len(self.nodes)}
 
     def _run(self) -> list[dict]:
         ray = self.ray
@@ -147,6 +155,7 @@ class RayRunner(Runner):
                 "runtime_env": {"env_vars": worker_env()}}
 
     def _fan_out(self, ray) -> None:
+        self.nodes = set()
         opts = self._task_options()
         craft = ray.remote(craft_task).options(num_returns=2, **opts)
         score = ray.remote(score_task).options(**opts)
@@ -174,13 +183,15 @@ class RayRunner(Runner):
                 if kind == "masks":
                     info = ray.get(done[0])
                     self.clock.merge(info["clock"])
+                    self.nodes.add(info["node"])
                     if info["saved"] is not None:  # crafted by the worker: the driver stores it
                         key, meta = info["saved"]
                         with stage("masks:save"):
                             self.store.save_masks(key, ray.get(masks_ref).masks, meta)
                     continue
-                rows, totals = ray.get(done[0])
-                self.clock.merge(totals)
+                rows, info = ray.get(done[0])
+                self.clock.merge(info["clock"])
+                self.nodes.add(info["node"])
                 for key, row in rows:
                     with stage("write", items=1):
                         self.store.put(key, row)

@@ -97,6 +97,7 @@ def test_ray_run_gives_the_serial_rows(serial, ray_cluster, mini_splits, monkeyp
     stages = {s["stage"]: s for s in ResultStore(tmp_path).profiles()[-1]["stages"]}
     assert stages["write"]["items"] == 12 and stages["protect"]["calls"] == 6
     assert {"craft:fi-uap@mobileface", "embed:mobileface", "score:identification"} <= set(stages)
+    assert ResultStore(tmp_path).profiles()[-1]["ray_nodes"] == 1
 
 
 def test_killed_ray_run_resumes_losing_and_doubling_nothing(serial, ray_cluster, mini_splits, monkeypatch, tmp_path):
