@@ -145,6 +145,10 @@ def _report_folder(report: bool | None, out: str | None) -> Path | None:
 @click.option("--craft-batch", default=1, show_default=True, type=click.IntRange(min=1),
               help="People whose person masks are crafted in one batched forward/backward (FI-UAP, OPOM); masks agree "
                    "with one-at-a-time crafting to float rounding. Larger is faster on a GPU.")
+@click.option("--executor", type=click.Choice(["serial", "ray"]), default="serial", show_default=True,
+              help="serial: one process; ray: mask jobs and their cells as Ray tasks (pip install -e '.[ray]').")
+@click.option("--address", default=None,
+              help="With --executor ray: the cluster to join ('auto', or the head's host:port); default: a local one.")
 @click.option("--param", "-p", "params", multiple=True,
               help="Parameter override METHOD.KEY=VALUE for a method of this run (repeatable; see `bench methods`).")
 @click.option("--results", type=click.Path(file_okay=False), help="Result store folder (default: results/ or BENCH_RESULTS).")
@@ -152,8 +156,8 @@ def _report_folder(report: bool | None, out: str | None) -> Path | None:
               help="Write Tables 1-3 afterwards (default: no; `make run` passes --report).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Folder for the reports (implies --report; default: reports/ or BENCH_REPORTS).")
-def run(methods, sources, targets, split, gallery, transforms, protocols, budget, seeds, n_inference, backend, device, craft_batch,
-        params, results, report, out):
+def run(methods, sources, targets, split, gallery, transforms, protocols, budget, seeds, n_inference, backend, device,
+        craft_batch, executor, address, params, results, report, out):
     """Craft masks, protect test photos and measure 1:N identification against every target."""
     import methods as method_pkg
     from .reporting import write_reports
@@ -165,6 +169,12 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
     from .zoo import RECOGNIZERS
 
     # everything is checked before the Runner loads a split, a model or a photo
+    if address is not None and executor != "ray":
+        raise BenchError(f"--address {address!r} names a Ray cluster, but --executor is {executor!r}; add --executor ray")
+    if executor == "ray":
+        from .executor_ray import import_ray
+
+        import_ray()  # not installed: one line naming the extra, before any work
     method_names = method_pkg.METHODS.parse_list(methods)
     if not method_names:
         raise BenchError(f"--methods needs at least one method name, got {methods!r}; see `bench methods`")
@@ -182,8 +192,15 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
     )
     report_folder = _report_folder(report, out)
     store = ResultStore(results) if results else ResultStore()
-    runner = Runner(cfg, store)
-    rows = runner.run()
+    if executor == "ray":
+        from .executor_ray import RayRunner
+
+        runner = RayRunner(cfg, store, address=address)
+        rows = runner.run()
+        click.echo(f"ray: {len(runner.nodes)} node(s) ran this run's tasks")
+    else:
+        runner = Runner(cfg, store)
+        rows = runner.run()
     profile = getattr(runner, "profile_path", None)  # a stand-in runner (tests) keeps no profile
     click.echo(f"{len(rows)} cells in {store.root}" + (f"; where the time went: {profile}" if profile else ""))
     if report_folder is None:

@@ -177,42 +177,56 @@ class Runner:
                 "budgets": cfg.budgets, "n_inference": cfg.n_inference, "transforms": cfg.transforms,
                 "protocols": cfg.protocols, "provenance": self.provenance, "stages": self.clock.rows()}
 
+    def pending(self) -> list[tuple[MaskJob, list[tuple], int]]:
+        """(job, its cells not stored yet, its number of cells) for every planned job, in plan order."""
+        out = []
+        for job in self.plan():
+            cells = list(self.cells(job))
+            out.append((job, [c for c in cells if not self.store.has(c[-1])], len(cells)))
+        return out
+
     def _run(self) -> list[dict]:
-        planned = [(job, list(self.cells(job))) for job in self.plan()]
-        bar = tqdm(total=sum(len(cells) for _, cells in planned), desc="cells", disable=not self.progress, unit="cell")
-        for job, cells in planned:
-            todo = [c for c in cells if not self.store.has(c[-1])]
-            bar.update(len(cells) - len(todo))
+        pending = self.pending()
+        bar = tqdm(total=sum(n for *_, n in pending), desc="cells", disable=not self.progress, unit="cell")
+        for job, todo, n in pending:
+            bar.update(n - len(todo))
             if not todo:
                 continue
-            masks = self.bank.get(job)
-            photos = probes = None  # the latest protected set and its features: one at a time, for memory
-            for budget, chain, target, protocol, key in todo:
-                if photos is None or (photos.budget, photos.transforms) != (float(budget), chain.spec):
-                    with stage("protect", items=self.split_test_photos):
-                        photos, probes = self.protector.protect(masks.masks, budget, chain), None
-                evaluator = self.evaluator(target)
-                evaluator.clean  # the clean gallery (cached features, or align + embed once) is its own stage
-                if probes is None or probes[0] != target:
-                    with stage(f"embed:{target}", items=self.split_test_photos):
-                        probes = (target, evaluator.embed(photos.photos))
-                with stage(f"score:{protocol.name}", items=1):
-                    if protocol.learns:  # the attacker rebuilds itself on its own people: it needs the cell
-                        cell = AttackerCell(job, float(budget), chain, target, self.model(target), evaluator, photos.photos,
-                                            self.cfg.backend)
-                        scores = protocol.score(evaluator.clean, probes[1], cell)
-                    else:
-                        scores = protocol.score(evaluator.clean, probes[1])
-                row = {**key, **scores, **photos.quality, **masks.timing(),
-                       "kind": masks.kind, "method_params": masks.config,
-                       "white_box": is_white_box(job.method.trained_against(job.source), target),
-                       "backend": self.cfg.backend, "provenance": self.provenance}
+            for key, row in self.job_rows(job, self.bank.get(job), todo):
                 with stage("write", items=1):
                     self.store.put(key, row)
                 bar.update(1)
         bar.close()
-        ids = {ResultStore.cell_id(cell[-1]) for _, cells in planned for cell in cells}
+        return self.planned_rows()
+
+    def planned_rows(self) -> list[dict]:
+        """The stored rows of every planned cell (this run's and earlier runs')."""
+        ids = {ResultStore.cell_id(cell[-1]) for job in self.plan() for cell in self.cells(job)}
         return [r for r in self.store.rows() if r["cell"] in ids]
+
+    def job_rows(self, job: MaskJob, masks, todo: list[tuple]):
+        """(key, row) for each of ``todo`` (cells of ``job``, in :meth:`cells` order) with ``masks``, its MaskSet."""
+        photos = probes = None  # the latest protected set and its features: one at a time, for memory
+        for budget, chain, target, protocol, key in todo:
+            if photos is None or (photos.budget, photos.transforms) != (float(budget), chain.spec):
+                with stage("protect", items=self.split_test_photos):
+                    photos, probes = self.protector.protect(masks.masks, budget, chain), None
+            evaluator = self.evaluator(target)
+            evaluator.clean  # the clean gallery (cached features, or align + embed once) is its own stage
+            if probes is None or probes[0] != target:
+                with stage(f"embed:{target}", items=self.split_test_photos):
+                    probes = (target, evaluator.embed(photos.photos))
+            with stage(f"score:{protocol.name}", items=1):
+                if protocol.learns:  # the attacker rebuilds itself on its own people: it needs the cell
+                    cell = AttackerCell(job, float(budget), chain, target, self.model(target), evaluator, photos.photos,
+                                        self.cfg.backend)
+                    scores = protocol.score(evaluator.clean, probes[1], cell)
+                else:
+                    scores = protocol.score(evaluator.clean, probes[1])
+            yield key, {**key, **scores, **photos.quality, **masks.timing(),
+                        "kind": masks.kind, "method_params": masks.config,
+                        "white_box": is_white_box(job.method.trained_against(job.source), target),
+                        "backend": self.cfg.backend, "provenance": self.provenance}
 
     @property
     def split_test_photos(self) -> int:

@@ -75,6 +75,17 @@ class StageClock:
     def add_items(self, name: str, items: int) -> None:
         self.items[name] += int(items)
 
+    def totals(self) -> dict:
+        """Seconds, items and calls per stage, plain dicts (what a remote worker sends back to be merged)."""
+        return {"seconds": dict(self.seconds), "items": dict(self.items), "calls": dict(self.calls)}
+
+    def merge(self, totals: dict) -> None:
+        """Add another clock's :meth:`totals` (a worker's stages) to this one's."""
+        for part in ("seconds", "items", "calls"):
+            mine = getattr(self, part)
+            for name, value in totals[part].items():
+                mine[name] += value
+
     def rows(self) -> list[dict]:
         """One row per stage, slowest first: seconds, calls, items and seconds per item."""
         out = []
