@@ -8,6 +8,7 @@ import click
 
 from .cli_cloak import cloak, verify_cloak
 from .cli_data import data
+from .cli_grid import grid
 from .cli_output import echo_json  # noqa: F401 (kept importable as bench.cli.echo_json)
 from .cli_regress import regress
 from .cli_run import list_methods, report, run
@@ -32,7 +33,7 @@ def main() -> None:
     """Benchmark person-specific face-privacy masks under 1:N face identification."""
 
 
-for command in (data, zoo, run, report, list_methods, train, regress, cloak, verify_cloak):
+for command in (data, zoo, run, report, list_methods, train, regress, cloak, verify_cloak, grid):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -183,19 +183,16 @@ def test_pooling_seeds_keeps_a_single_seed_rate(run):
     assert pool([{k: v for k, v in cell.items() if k != "per_identity_hits"}]) is None
 
 
-def test_tools_are_thin_wrappers_over_the_library(run, splits, tmp_path, capsys):
-    import runpy
+def test_bench_grid_draws_the_stored_masks(run, splits, tmp_path):
+    """`bench grid` (once tools/mask_grid.py) draws a run's stored masks; the claims it also printed are
+    `bench report`'s reports/claims.md (tools/claims.py, its copy, is gone)."""
+    from click.testing import CliRunner
 
-    from bench.paths import repo_root
+    from bench.cli import main
 
-    claims = runpy.run_path(str(repo_root() / "tools" / "claims.py"))
-    claims["main"](["--results", str(run.results)])
-    text = capsys.readouterr().out
-    assert "| opom-convex |" in text and "minus noise on each black-box target" in text
-    assert "advcloak-convex vs opom-convex" in text or "beats opom-convex" in text or "opom-convex beats" in text
-    grid = runpy.run_path(str(repo_root() / "tools" / "mask_grid.py"))
-    grid["main"](["--results", str(run.results), "--split", "commons", "--methods", "noise,opom-convex",
-                  "--out", str(tmp_path / "grid.png")])
+    result = CliRunner().invoke(main, ["grid", "--results", str(run.results), "--split", "commons", "--methods",
+                                       "noise,opom-convex", "--out", str(tmp_path / "grid.png")])
+    assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "grid.png") as img:
-        assert "tools/mask_grid.py --results" in img.info["Software"]
+        assert "bench grid" in img.info["Software"]
     assert (tmp_path / "grid.pdf").exists()
