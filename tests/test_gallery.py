@@ -4,6 +4,7 @@ exact search, a distractor gallery combining datasets, and approximate cells kep
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -88,6 +89,12 @@ def test_gallery_of_two_datasets_and_approximate_cells_apart_from_exact(tmp_path
     # ~60 distractors make 1 list, visited: here ivf must find exactly what flat finds
     by = lambda rows: {r["method"]: (r["top1_protection"], r["top5_protection"]) for r in rows}  # noqa: E731
     assert by(flat) == by(ivf)
+    # the gallery-size figure's data: exact cells only, one point per method at this gallery's size
+    from bench.gallery_size import curve
+
+    c = curve(pd.DataFrame(store.rows()), {"mixed": len(mixed.rows)}, "commons")
+    assert set(c["method"]) == {"none", "noise"} and (c["distractors"] == len(mixed.rows)).all() and (c["cells"] == 1).all()
+    assert dict(zip(c["method"], c["top1_protection"])) == {m: v[0] for m, v in by(flat).items()}
 
 
 def _first_files(person: str, n: int) -> list[str]:
