@@ -188,3 +188,33 @@ def split_from(name, source, inference, test, identities, seed, overwrite):
     click.echo(f"{name}: {c['identities']} identities, {c['images']} photos -> {path}")
     for ident, why in report["skipped"].items():
         click.echo(f"  skipped {ident}: {why}")
+
+
+@data.command("gallery")
+@click.argument("name")
+@click.option("--from", "parts", required=True,
+              help="Comma-separated splits (their rows, e.g. distractors, train) and datasets (their usable photos, "
+                   "e.g. vggface2-test, glint-celeb24), in this order.")
+@click.option("--exclude", default="celebrities,commons", show_default=True,
+              help="Splits whose people are never distractors (matched by identity name in every dataset).")
+@click.option("--sample", type=click.IntRange(min=1), default=None,
+              help="Keep only this many rows, drawn seeded (smaller galleries of the same crowd).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--overwrite", is_flag=True, help="Replace an existing split of that name.")
+def gallery_from(name, parts, exclude, sample, seed, overwrite):
+    """Write split NAME, a distractor gallery combining datasets; then `bench run --gallery NAME`.
+
+    The ~22k-face gallery of LFW + VGGFace2 + Glint: `bench data gallery crowd --from
+    distractors,train,vggface2-test,glint-celeb24`. With `train` in it, the adaptive protocol (whose
+    attacker trains on `train`'s people) refuses the gallery: leave `train` out for that protocol."""
+    from .data.gallery_split import combine_gallery
+    from .data.person_split import check_split_name, write_person_split
+
+    check_split_name(name)
+    split, report = combine_gallery(name, [p.strip() for p in parts.split(",") if p.strip()],
+                                    [s.strip() for s in exclude.split(",") if s.strip()], sample=sample, seed=seed)
+    path = write_person_split(split, report, overwrite=overwrite)
+    c = split.counts()
+    click.echo(f"{name}: {c['identities']} identities, {c['images']} photos ({report['datasets']}) -> {path}")
+    for why, n in report["dropped"].items():
+        click.echo(f"  dropped {n}: {why}")

@@ -141,6 +141,9 @@ def _report_folder(report: bool | None, out: str | None) -> Path | None:
 @click.option("--n-inference", default="10", show_default=True,
               help="Inference photos per person: integers >= 1 (a list gives a sweep).")
 @click.option("--backend", type=click.Choice(["faiss", "torch"]), default="faiss", show_default=True)
+@click.option("--index", "index", type=click.Choice(["flat", "ivf", "hnsw"]), default="flat", show_default=True,
+              help="Gallery search: flat is exhaustive and exact; ivf and hnsw are approximate FAISS indexes for large "
+                   "galleries (their cells are stored apart from exact ones; recall: python -m bench.gallery_cost).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
 @click.option("--craft-batch", default=1, show_default=True, type=click.IntRange(min=1),
               help="People whose person masks are crafted in one batched forward/backward (FI-UAP, OPOM); masks agree "
@@ -156,7 +159,7 @@ def _report_folder(report: bool | None, out: str | None) -> Path | None:
               help="Write Tables 1-3 afterwards (default: no; `make run` passes --report).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Folder for the reports (implies --report; default: reports/ or BENCH_REPORTS).")
-def run(methods, sources, targets, split, gallery, transforms, protocols, budget, seeds, n_inference, backend, device,
+def run(methods, sources, targets, split, gallery, transforms, protocols, budget, seeds, n_inference, backend, index, device,
         craft_batch, executor, address, params, results, report, out):
     """Craft masks, protect test photos and measure 1:N identification against every target."""
     import methods as method_pkg
@@ -187,7 +190,7 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
         methods=method_names, sources=source_list, targets=RECOGNIZERS.parse_list(targets), split=split,
         gallery_split=gallery, transforms=list(dict.fromkeys(chains)), protocols=PROTOCOLS.parse_list(protocols),
         budgets=_budgets(budget), seeds=_integers(seeds, "--seed", 0, SEED_LIMIT),
-        n_inference=_integers(n_inference, "--n-inference", 1), backend=backend,
+        n_inference=_integers(n_inference, "--n-inference", 1), backend=backend, index=index,
         device=_device(device), params=_params(params, method_names), craft_batch=craft_batch,
     )
     report_folder = _report_folder(report, out)

@@ -85,23 +85,48 @@ def _digest_path(path: Path) -> Path:
 
 
 def _read_checked(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
-    """The cached features at ``path`` if they are intact and of ``shape``, else None (recompute them)."""
+    """The cached features at ``path`` if they are intact and of ``shape``, else None (recompute them).
+
+    A file of at least MMAP_BYTES is memory-mapped, read-only, from the very file handle whose bytes were
+    checksummed (a large gallery's features are paged in on use, never copied whole into memory)."""
     if not path.exists():
         return None
-    data = path.read_bytes()
     digest_file = _digest_path(path)
     recorded = (digest_file.read_text().split() or [""])[0] if digest_file.exists() else None
-    if recorded is not None and recorded != hashlib.sha1(data).hexdigest():
-        return _stale(path, "its bytes do not match the checksum in " + digest_file.name + " (replaced or damaged)")
-    try:
-        feats = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        return _stale(path, f"it cannot be read as .npy ({exc})")
-    if feats.shape != shape or feats.dtype != np.float32 or not np.isfinite(feats).all():
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha1")
+        if recorded is not None and recorded != digest.hexdigest():
+            return _stale(path, "its bytes do not match the checksum in " + digest_file.name + " (replaced or damaged)")
+        f.seek(0)
+        try:
+            feats = _mapped(f) if path.stat().st_size >= MMAP_BYTES else np.load(f, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            return _stale(path, f"it cannot be read as .npy ({exc})")
+    if feats.shape != shape or feats.dtype != np.float32 or not _all_finite(feats):
         return _stale(path, f"it holds {feats.dtype} {feats.shape}, expected finite float32 {shape}")
     if recorded is None:  # written before checksums existed: it passed the checks above, so sign it now
-        _write_digest(path, data)
+        _write_digest_of(path, digest.hexdigest())
     return feats
+
+
+MMAP_BYTES = 64 * 2**20  # feature files this large (a ~65k x 256 gallery) are memory-mapped, not loaded
+
+
+def _mapped(f) -> np.ndarray:
+    """A read-only memory map of the .npy array in the open file ``f`` (header checked by numpy)."""
+    fmt = np.lib.format
+    read_header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}.get(fmt.read_magic(f))
+    if read_header is None:
+        raise ValueError("unsupported .npy format version")
+    shape, fortran, dtype = read_header(f)
+    if dtype.hasobject:
+        raise ValueError("object arrays cannot be mapped")
+    return np.memmap(f, dtype=dtype, mode="r", offset=f.tell(), shape=shape, order="F" if fortran else "C")
+
+
+def _all_finite(feats: np.ndarray, rows: int = 65_536) -> bool:
+    # in blocks of rows: a mapped file is checked without a full-size temporary
+    return all(np.isfinite(feats[i : i + rows]).all() for i in range(0, len(feats), rows))
 
 
 def _stale(path: Path, why: str) -> None:
@@ -124,7 +149,11 @@ def _write_checked(path: Path, feats: np.ndarray) -> None:
 
 
 def _write_digest(path: Path, data: bytes) -> None:
-    atomic_write(_digest_path(path), lambda tmp: tmp.write_text(f"{hashlib.sha1(data).hexdigest()}  {path.name}\n"))
+    _write_digest_of(path, hashlib.sha1(data).hexdigest())
+
+
+def _write_digest_of(path: Path, hexdigest: str) -> None:
+    atomic_write(_digest_path(path), lambda tmp: tmp.write_text(f"{hexdigest}  {path.name}\n"))
 
 
 def embed_uint8(model: Recognizer, faces: np.ndarray, batch_size: int = 64, progress: bool = False) -> np.ndarray:

@@ -18,6 +18,7 @@ from .data import open_dataset
 from .data.splits import Split, load_split
 from .errors import BenchError
 from .provenance import provenance
+from .search import INDEX_KINDS, check_index_kind
 from .stages.attacker import AttackerCell, AttackerPeople, attacker_split, check_disjoint
 from .stages.bank import MaskBank, MaskJob, person_seed, weights_of  # noqa: F401 (person_seed: public name)
 from .stages.evaluator import TargetEvaluator
@@ -46,6 +47,7 @@ class RunConfig:
     seeds: list[int] = field(default_factory=lambda: [0])
     n_inference: list[int] = field(default_factory=lambda: [10])
     backend: str = "faiss"
+    index: str = "flat"  # flat (exact) | ivf | hnsw (approximate FAISS search: its own cells, see cell_key)
     ks: tuple[int, ...] = (1, 5)
     far: float = 1e-3
     device: str = "cpu"
@@ -77,6 +79,8 @@ class Runner:
             METHODS.entry(m)
         for name in {n for s in config.sources for n in s.split("+")} | set(config.targets):
             card_of(name)
+        if check_index_kind(config.index) != "flat" and config.backend != "faiss":
+            raise BenchError(f"--index {config.index} is a FAISS index; use --backend faiss (torch is exhaustive: --index flat)")
         self.chains = [parse_chain(t) for t in config.transforms]
         self.protocols = [create_protocol(p, config.ks, config.far) for p in config.protocols]
         self.methods = {m: create_method(m, **config.params.get(m, {})) for m in config.methods}
@@ -121,7 +125,7 @@ class Runner:
     def evaluator(self, target: str) -> TargetEvaluator:
         if target not in self._evaluators:
             self._evaluators[target] = TargetEvaluator(target, self.model(target), self.split, self.gallery, self.faces,
-                                                       self.cfg.backend, self.cfg.batch_size, self.progress)
+                                                       self.cfg.backend, self.cfg.batch_size, self.progress, self.cfg.index)
         return self._evaluators[target]
 
     # the plan -----------------------------------------------------------------------------------
@@ -137,12 +141,16 @@ class Runner:
         return jobs
 
     def cell_key(self, job: MaskJob, target: str, budget: float, chain: str, protocol) -> dict:
+        # an approximate index names itself and its parameters in the protocol field (part of the cell id, and
+        # what tables group by), so its results never mix with exact ones; flat adds nothing, so cells written
+        # before --index existed keep their ids
+        index = "" if self.cfg.index == "flat" else f"/index:{INDEX_KINDS[self.cfg.index]}"
         return {"split": self.split.name, "split_hash": self.split.content_hash(), "gallery_hash": self.gallery.content_hash(),
                 "source": job.source, "method": job.method_name,
                 "method_config": job.config_hash, "target": target,
                 "weights": f"{weights_of(job.source)}->{weights_of(target)}",
                 "budget": float(budget), "seed": job.seed, "n_inference": job.n_inference, "transforms": chain,
-                "protocol": protocol.key(self.gallery.name)}
+                "protocol": protocol.key(self.gallery.name) + index}
 
     def cells(self, job: MaskJob):
         for budget in self.cfg.budgets:

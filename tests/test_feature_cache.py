@@ -73,3 +73,20 @@ def test_feature_cache_blocked_by_a_file_is_an_error_naming_it_with_fault_inject
     with pytest.raises(BenchError, match="cannot write the feature cache") as err:
         clean_features(model, source, FILES, progress=False)
     assert str(path) in str(err.value) and "BENCH_CACHE" in str(err.value)
+
+
+def test_large_feature_file_is_memory_mapped_after_its_checksum(mobileface_lfw, monkeypatch):
+    """Above MMAP_BYTES a cached file is mapped read-only, not loaded; the checksum still guards it."""
+    model, source, path = mobileface_lfw
+    feats = clean_features(model, source, FILES, progress=False)
+    monkeypatch.setattr(features, "MMAP_BYTES", 0)  # these three rows stand in for a large gallery's file
+    mapped = clean_features(model, source, FILES, progress=False)
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+    np.testing.assert_array_equal(mapped, feats)
+
+    data = bytearray(path.read_bytes())
+    data[-4:] = np.float32(0.5).tobytes()  # one value changed in place: same shape, only the checksum tells
+    path.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="do not match the checksum .* recomputing"):
+        again = clean_features(model, source, FILES, progress=False)
+    np.testing.assert_allclose(again, feats, rtol=0, atol=1e-6)

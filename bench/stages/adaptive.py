@@ -67,7 +67,7 @@ from ..search import make_index
 from ..zoo.tails import split_tail
 from .attacker import AttackerCell, AttackerPeople
 from .bank import person_seed
-from .evaluator import CleanGallery
+from .evaluator import CleanGallery, split_features
 from .protocols import Protocol, _check_pairs, register_protocol
 
 
@@ -293,8 +293,7 @@ class TrainedAttacker(Protocol):
         if net.layer is None:
             return clean.distractors, clean.people
         ev = cell.evaluator
-        distractors = clean_features(cell.model, ev.faces.source(ev.gallery_split.dataset), ev.gallery_split.all_files(),
-                                     ev.batch_size, ev.progress, layer=net.layer)
+        distractors = split_features(cell.model, ev.faces, ev.gallery_split, ev.batch_size, ev.progress, layer=net.layer)
         ids = sorted(clean.people)
         files = [f for i in ids for f in ev.people.files(i, "test")]
         flat = clean_features(cell.model, ev.faces.source(ev.people.dataset), files, ev.batch_size, False, layer=net.layer)
@@ -314,7 +313,7 @@ class TrainedAttacker(Protocol):
         adapted_people = {i: through(module, people[i]) for i in ids}
         adapted_probes = {i: through(module, self._inputs(cell, net, cell.photos[i]) if net.layer is not None else probes[i])
                           for i in ids}
-        index = make_index(cell.backend, adapted_distractors)
+        index = make_index(cell.backend, adapted_distractors, cell.evaluator.index)
         ident = identification(index, adapted_probes, adapted_people, self.ks)
         clean_ident = identification(index, adapted_people, adapted_people, self.ks)
         p = self.prefix
