@@ -227,6 +227,7 @@ def test_each_stage_lowers_its_adversarial_cosine_on_real_faces_by_a_margin(meth
     """Stage I, stage II and GAP, a few steps on one fixed batch of real VGGFace2 faces (2 people x 6 photos):
     the cosine of the masks at L2 1,200 falls by a clear margin. A step that does not train the generator (or
     trains it the wrong way) leaves it where it was."""
+    from bench.training.config import AdvCloakConfig, AdvFacesConfig, GAPConfig
     from bench.training.steps import gap_step, stage1_step, stage2_step
 
     if method == "advcloak":
@@ -238,9 +239,10 @@ def test_each_stage_lowers_its_adversarial_cosine_on_real_faces_by_a_margin(meth
     if stage == "stage2":
         x = x.reshape(2, 6, 3, 112, 112)
     rng = torch.Generator().manual_seed(0)
-    step = {"stage1": lambda: stage1_step(trainer.nets, trainer.surrogate, x, trainer.cfg, rng),
-            "stage2": lambda: stage2_step(trainer.nets, trainer.surrogate, x, "plain", trainer.cfg, rng),
-            "gap": lambda: gap_step(trainer.nets, trainer.surrogate, x, trainer.cfg, rng)}[stage]
+    # each step takes its stage's typed config (bench/training/config.py), made from the run's flat one
+    step = {"stage1": lambda: stage1_step(trainer.nets, trainer.surrogate, x, AdvFacesConfig.of(trainer.cfg), rng),
+            "stage2": lambda: stage2_step(trainer.nets, trainer.surrogate, x, "plain", AdvCloakConfig.of(trainer.cfg), rng),
+            "gap": lambda: gap_step(trainer.nets, trainer.surrogate, x, GAPConfig.of(trainer.cfg), rng)}[stage]
     before = cosine_at_budget(stage, trainer.nets, trainer.surrogate, x)
     losses = [step()["adv_cos"] for _ in range(STEPS_TO_MARGIN)]
     after = cosine_at_budget(stage, trainer.nets, trainer.surrogate, x)
