@@ -335,6 +335,42 @@ def test_interrupted_training_resumes_exactly(small_training_faces, tmp_path, mo
     assert [r["loss_g"] for r in straight.log] == [r["loss_g"] for r in resumed.log]
 
 
+def test_a_real_sigterm_saves_the_state_and_the_run_resumes(small_training_faces, tmp_path, monkeypatch):
+    """A batch scheduler's SIGTERM (not a raised KeyboardInterrupt): the signal itself is sent to this process
+    in the middle of step 3, after its optimiser update. The trainer finishes that step, saves its state at
+    the step boundary and says how to continue; a new trainer resumes at step 3 with those weights, and its
+    next steps are those of an uninterrupted run. Broken on purpose before the fix: the handler raised at
+    once, the state said step 2 with step 3's weights, and the resumed run replayed step 3 (it failed here)."""
+    import os
+    import signal
+
+    straight = make_trainer("advfaces", tmp_path / "straight", small_training_faces)
+    straight.run(steps=5)
+    trainer = make_trainer("advfaces", tmp_path, small_training_faces)
+    real_step = Trainer.one_step
+
+    def terminated_step(self, progress):
+        out = real_step(self, progress)
+        if self.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # delivered here, in the main thread, before the step returns
+        return out
+
+    monkeypatch.setattr(Trainer, "one_step", terminated_step)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(BenchError, match="interrupted at step 3"):
+        trainer.run(steps=5)
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back after the run
+    assert trainer.state_path.exists()
+    saved = {k: v.clone() for k, v in trainer.nets.generator.state_dict().items()}
+    monkeypatch.setattr(Trainer, "one_step", real_step)
+    resumed = make_trainer("advfaces", tmp_path, small_training_faces)
+    assert resumed.step == 3
+    for k, v in resumed.nets.generator.state_dict().items():
+        assert torch.equal(v, saved[k]), k
+    resumed.run(steps=5)
+    assert [r["loss_g"] for r in straight.log] == [r["loss_g"] for r in resumed.log]
+
+
 def test_a_fresh_clone_continues_training_from_the_exported_checkpoint(small_training_faces, tmp_path):
     """No state.pt (as in a fresh clone): more steps continue from the checkpoint of the same run, not from scratch;
     a stage-II checkpoint never continues on top of a stage I that changed since."""

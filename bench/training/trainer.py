@@ -70,14 +70,24 @@ def run_id(spec: TrainingSpec, source: str, cfg: TrainConfig) -> str:
 
 
 @contextmanager
-def _sigterm_as_interrupt():
+def _stop_requests():
+    """SIGTERM (a scheduler, `kill`) and a first Ctrl-C ask the loop to stop after the step in progress: an
+    exception raised mid-step could land after the optimiser's update but before the step is counted, and
+    the saved state would then replay that step on resume. A second Ctrl-C stops at once (from the last
+    periodic save). Yields the list of signals received so far."""
+    received: list[int] = []
+
     def handler(signum, frame):
-        raise KeyboardInterrupt
-    previous = signal.signal(signal.SIGTERM, handler)
+        if signum == signal.SIGINT and signal.SIGINT in received:
+            raise KeyboardInterrupt
+        received.append(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield
+        yield received
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class Trainer:
@@ -242,7 +252,7 @@ class Trainer:
         last_save = time.monotonic()
         out_of_time = self.elapsed >= limit
         try:
-            with _sigterm_as_interrupt():
+            with _stop_requests() as stop_requests:
                 while self.step < total and not out_of_time:
                     start = time.perf_counter()
                     losses = self.one_step(max(self.step / total, self.elapsed / limit))
@@ -256,8 +266,11 @@ class Trainer:
                     bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items() if k in ("loss_g", "loss_d", "adv_cos", "val")})
                     bar.update(1)
                     # every rank takes the same decisions (one all-reduce under torchrun, plain values otherwise)
-                    out_of_time, due = self.world.any(self.elapsed >= limit, time.monotonic() - last_save > self.cfg.save_every_s,
-                                                      device=self.device)
+                    out_of_time, due, stop = self.world.any(self.elapsed >= limit,
+                                                            time.monotonic() - last_save > self.cfg.save_every_s,
+                                                            bool(stop_requests), device=self.device)
+                    if stop:  # at a step boundary: the state saved below is exactly this step's
+                        raise KeyboardInterrupt
                     if due:
                         self.save_state()
                         last_save = time.monotonic()
