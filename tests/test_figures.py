@@ -196,3 +196,14 @@ def test_bench_grid_draws_the_stored_masks(run, splits, tmp_path):
     with Image.open(tmp_path / "grid.png") as img:
         assert "bench grid" in img.info["Software"]
     assert (tmp_path / "grid.pdf").exists()
+
+
+def test_a_report_at_a_budget_the_store_lacks_is_one_clear_error(run, tmp_path):
+    """`bench report --budget 777` on a store measured at 400 and 1,200: one line naming what the store has, and
+    nothing written (it was a raw ValueError from deep in the tables)."""
+    from bench.errors import BenchError
+    from bench.reporting import write_reports
+
+    with pytest.raises(BenchError, match=r"no cells at L2 777 .*budgets 400, 1200"):
+        write_reports(run.rows, tmp_path / "out", budget=777.0)
+    assert not (tmp_path / "out").exists()

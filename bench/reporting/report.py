@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import BenchError
 from ..paths import reports_dir
 from ..store import ResultStore
 from ..superseded import describe, split_superseded
@@ -36,7 +37,7 @@ def report_files(selection: Selection) -> dict[str, str]:
     df, budget = selection.rows, selection.budget
     files: dict[str, str] = {"results-long.csv": df.drop(columns=["provenance", "method_params", "per_identity_hits", "per_identity_pairs"], errors="ignore").to_csv(index=False)}
     for number, split in ((1, "celebrities"), (2, "commons")):
-        if split not in selection.splits:
+        if split not in selection.splits or selection.cells(split).empty:  # a split measured at other budgets only
             continue
         table, white = protection_table(selection, split)
         files[f"table{number}_{split}.csv"] = table.round(2).to_csv()
@@ -44,7 +45,7 @@ def report_files(selection: Selection) -> dict[str, str]:
             table, white, f"Protection success rate (%) on {split}, L2 = {budget:g}. "
             "First row: clean identification accuracy (%). Dagger: white-box.")
         files[f"table{number}_{split}.md"] = protection_markdown(table, white)
-    if "celebrities" in selection.splits:
+    if "celebrities" in selection.splits and not selection.cells("celebrities").empty:
         eff = efficiency_table(selection, "celebrities")
         files["table3_efficiency.csv"] = eff.round(4).to_csv()
         files["table3_efficiency.tex"] = frame_latex(eff, "Efficiency: t1 = seconds to craft one person's mask, t2 = seconds per image.")
@@ -81,6 +82,12 @@ def write_reports(rows: list[dict], out: Path | None = None, budget: float = DEF
         return []
     selection = Selection(rows, budget, n_inference)  # the one selection every table, figure and the page read
     check_rates(selection.rows)
+    if not any(not selection.cells(split).empty for split in selection.splits):
+        df = selection.rows
+        raise BenchError(f"no cells at L2 {budget:g} with {n_inference} inference photos to report; the store has budgets "
+                         f"{', '.join(f'{b:g}' for b in sorted(set(df['budget'].astype(float))))} and inference photos "
+                         f"{', '.join(str(n) for n in sorted(set(df['n_inference'].astype(int))) if n)} "
+                         "(bench report --budget B --n-inference N)")
     files = report_files(selection)
     out = Path(out) if out else reports_dir()
     out.mkdir(parents=True, exist_ok=True)
