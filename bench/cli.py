@@ -31,6 +31,11 @@ class BenchGroup(click.Group):
 @click.version_option(package_name="cloakbench")
 def main() -> None:
     """Benchmark person-specific face-privacy masks under 1:N face identification."""
+    import importlib
+
+    prepare_module = importlib.import_module("bench.data.prepare")  # the module (bench.data.prepare is also a function)
+    # a command line has the main guard spawned workers need: align large batches on every core
+    prepare_module.AUTO_WORKERS = prepare_module.one_per_core()
 
 
 for command in (data, zoo, run, report, list_methods, train, regress, cloak, verify_cloak, grid):

@@ -23,9 +23,10 @@ from .readers import Failure, FolderPerIdentity, ImageRecord
 from ..stage_clock import stage
 
 WRITE_EVERY = 128  # crops per transaction: a crash (power loss) loses at most this much work
-# Alignment runs in this many worker processes (BENCH_ALIGN_WORKERS; default: one per core) once a batch is
-# large enough to repay starting them (MTCNN loads in each). Each worker detects on one thread,
-# as the serial path does, so every crop is bit-identical to the serial one (tests/test_align_parallel.py checks it).
+# Alignment runs in BENCH_ALIGN_WORKERS worker processes (the `bench` command sets one per core; library calls
+# default to one, in-process) once a batch is large enough to repay starting them (MTCNN loads in each). Each
+# worker detects on one thread, as the serial path does, so every crop is bit-identical to the serial one
+# (tests/test_align_parallel.py checks it).
 PARALLEL_FROM = 200
 
 
@@ -213,24 +214,35 @@ def prepare(
                            rejected, dataset.pre_aligned, aligner)
 
 
+# Processes for a large batch when BENCH_ALIGN_WORKERS is unset: 1 (in-process) for library calls; the `bench`
+# command raises it to one per core (bench.cli), since a command line has the main guard spawned workers need.
+AUTO_WORKERS = 1
+
+
 def align_workers(n_photos: int) -> int:
-    """How many processes align ``n_photos`` photos: 1 below PARALLEL_FROM, else BENCH_ALIGN_WORKERS or one per core."""
+    """How many processes align ``n_photos`` photos: BENCH_ALIGN_WORKERS if set (at most one per photo), else
+    AUTO_WORKERS for a batch of at least PARALLEL_FROM photos, else 1."""
     env = os.environ.get("BENCH_ALIGN_WORKERS", "")
     if env:
         if not env.isdigit() or int(env) < 1:
             raise BenchError(f"BENCH_ALIGN_WORKERS must be a whole number >= 1, got {env!r}")
         return min(int(env), max(n_photos, 1))
-    return 1 if n_photos < PARALLEL_FROM else max(1, min(os.cpu_count() or 1, 8))
+    return AUTO_WORKERS if n_photos >= PARALLEL_FROM else 1
+
+
+def one_per_core() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 _WORKER: dict = {}
 
 
 def _pool_context():
-    """fork where the platform has it: a spawned worker re-imports the caller's main module, which breaks a
-    script or notebook cell that calls ``prepare`` without an ``if __name__ == "__main__"`` guard (the
-    workers would start workers). The workers only detect and warp; they never touch the parent's store."""
-    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    """spawn, never fork: forking a process that runs threads (torch's, tqdm's, a test runner's) can leave a
+    worker waiting forever on a lock held at the fork (seen here once in a full test run). A spawned worker
+    imports the caller's main module, so a script that sets BENCH_ALIGN_WORKERS needs Python's usual
+    ``if __name__ == "__main__":`` guard; the `bench` command and notebooks have it or need none."""
+    return mp.get_context("spawn")
 
 
 def _worker_init(pre_aligned: bool) -> None:
