@@ -74,12 +74,7 @@ class MaskMethod:
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
         with torch.enable_grad():
             mask = self.forward(faces, surrogates, generator).detach()
-        expected = tuple(faces.shape) if self.kind == "image" else (3, *faces.shape[2:])
-        if tuple(mask.shape) != expected:
-            raise ShapeError(f"method {self.name!r} returned a mask of shape {tuple(mask.shape)}, expected {expected}")
-        if not torch.isfinite(mask).all():
-            raise BenchError(f"method {self.name!r} produced a non-finite mask")
-        return mask
+        return self._checked_output(mask, tuple(faces.shape) if self.kind == "image" else (3, *faces.shape[2:]))
 
     def craft_masks(self, people: Sequence[torch.Tensor], surrogates: Sequence[Recognizer] = (), *,
                     seeds: Sequence[int]) -> list[torch.Tensor]:
@@ -100,12 +95,15 @@ class MaskMethod:
         generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
         with torch.enable_grad():
             masks = self.forward_people(torch.stack(list(people)), surrogates, generators).detach()
-        expected = (len(people), 3, *people[0].shape[2:])
-        if tuple(masks.shape) != expected:
-            raise ShapeError(f"method {self.name!r} returned masks of shape {tuple(masks.shape)}, expected {expected}")
-        if not torch.isfinite(masks).all():
+        return list(self._checked_output(masks, (len(people), 3, *people[0].shape[2:])).unbind(0))
+
+    def _checked_output(self, mask: torch.Tensor, expected: tuple[int, ...]) -> torch.Tensor:
+        """What ``forward`` / ``forward_people`` returned, if it has the ``expected`` shape and is finite."""
+        if tuple(mask.shape) != expected:
+            raise ShapeError(f"method {self.name!r} returned a mask of shape {tuple(mask.shape)}, expected {expected}")
+        if not torch.isfinite(mask).all():
             raise BenchError(f"method {self.name!r} produced a non-finite mask")
-        return list(masks.unbind(0))
+        return mask
 
     def _checked_surrogates(self, surrogates: Sequence[Recognizer]) -> list[Recognizer]:
         surrogates = list(surrogates)

@@ -93,16 +93,9 @@ class FeatureAttack(MaskMethod):
         return delta
 
     def loss_people(self, feats: list[torch.Tensor], clean: list[torch.Tensor], step: int) -> torch.Tensor:
-        """``loss`` summed over people (``P x n x D`` features): each person's photos against their own anchors."""
-        total = 0.0
-        kind = self.projection_kind(step)
-        for f, c in zip(feats, clean):
-            if kind == "self":
-                total = total + (f - c).square().sum()
-            else:  # one small projection per person with its anchors shared by its photos (one GEMM each), as in ``loss``
-                for f_person, c_person in zip(f.unbind(0), c.unbind(0)):
-                    total = total + subspace_loss(f_person, c_person, kind, reduction="sum")
-        return total
+        """``loss`` summed over people (``P x n x D`` features per surrogate): each person's photos against their
+        own clean features, one small projection per person as in ``forward``."""
+        return sum(self.loss([f[i] for f in feats], [c[i] for c in clean], step) for i in range(feats[0].shape[0]))
 
     def forward(self, faces, surrogates, generator):
         p = self.params
