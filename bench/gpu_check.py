@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_write
-from .errors import BenchError
+from .run_profile import seconds_per_call
 
 ZOO = ("dlib-resnet", "hse-faceres", "mobileface")  # the differentiable (torch) models: sources and targets here
 TRAIN_IDENTITIES, TRAIN_PHOTOS, VAL_IDENTITIES = 6, 24, 2  # the training slice: enough for throughput, not for quality
@@ -55,14 +55,7 @@ def _sync(device: str) -> None:
 
 
 def _timed(fn: Callable[[], object], device: str, repeats: int) -> float:
-    """Seconds per call, after one warm-up call (kernels chosen, caches filled)."""
-    fn()
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    _sync(device)
-    return (time.perf_counter() - start) / repeats
+    return seconds_per_call(fn, repeats, sync=lambda: _sync(device))
 
 
 # the data the check reads ---------------------------------------------------------------------

@@ -32,12 +32,21 @@ BATCHES_BACKWARD = (8, 32)
 MTCNN_PHOTOS = 16
 
 
-def _per_item(fn, n: int, repeats: int = 1) -> float:
-    fn()  # warm-up
+def seconds_per_call(fn, repeats: int = 1, sync=None) -> float:
+    """Seconds per call of ``fn`` after one warm-up call (kernels chosen, caches filled); ``sync`` waits for a
+    device's queued work before each clock read (CUDA)."""
+    sync = sync or (lambda: None)
+    fn()
+    sync()
     start = time.perf_counter()
     for _ in range(repeats):
         fn()
-    return (time.perf_counter() - start) / (repeats * n)
+    sync()
+    return (time.perf_counter() - start) / repeats
+
+
+def _per_item(fn, n: int) -> float:
+    return seconds_per_call(fn) / n
 
 
 def measure_model_costs(name: str, device: str = "cpu") -> dict[str, float]:
