@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -15,6 +16,7 @@ from .cli_run import list_methods, report, run
 from .cli_train import train
 from .cli_zoo import zoo
 from .errors import BenchError
+from .paths import ALIGN_AUTO_ENV
 
 
 class BenchGroup(click.Group):
@@ -31,11 +33,9 @@ class BenchGroup(click.Group):
 @click.version_option(package_name="cloakbench")
 def main() -> None:
     """Benchmark person-specific face-privacy masks under 1:N face identification."""
-    import importlib
-
-    prepare_module = importlib.import_module("bench.data.prepare")  # the module (bench.data.prepare is also a function)
-    # a command line has the main guard spawned workers need: align large batches on every core
-    prepare_module.AUTO_WORKERS = prepare_module.one_per_core()
+    # a command line has the main guard spawned workers need: align large batches on every core (an environment
+    # flag, not an import of the aligner: commands that align nothing should not load it at start-up)
+    os.environ.setdefault(ALIGN_AUTO_ENV, "1")
 
 
 for command in (data, zoo, run, report, list_methods, train, regress, cloak, verify_cloak, grid):

@@ -24,6 +24,10 @@ from .errors import BenchError
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+# Set by the `bench` command (whose main guard spawned worker processes need): align large batches on every core.
+ALIGN_AUTO_ENV = "BENCH_ALIGN_AUTO"
+
+
 def checkout_root() -> Path | None:
     """The checkout this package runs from (the folder holding pyproject.toml), or None when installed."""
     for parent in [PACKAGE_DIR, *PACKAGE_DIR.parents]:

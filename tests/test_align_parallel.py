@@ -32,15 +32,14 @@ def test_two_worker_processes_give_the_serial_crops_bit_for_bit(monkeypatch, tmp
 
 
 def test_worker_count_follows_the_batch_size_and_the_override(monkeypatch):
-    import importlib
-
-    prepare_module = importlib.import_module("bench.data.prepare")  # the module, not bench.data's prepare function
+    from bench.data.prepare import one_per_core
 
     monkeypatch.delenv("BENCH_ALIGN_WORKERS", raising=False)
-    assert align_workers(10_000) == prepare_module.AUTO_WORKERS  # 1 for a library call
-    monkeypatch.setattr(prepare_module, "AUTO_WORKERS", 2)  # as the `bench` command sets it
+    monkeypatch.delenv("BENCH_ALIGN_AUTO", raising=False)
+    assert align_workers(10_000) == 1  # a library call aligns in-process
+    monkeypatch.setenv("BENCH_ALIGN_AUTO", "1")  # as the `bench` command sets it
     assert align_workers(PARALLEL_FROM - 1) == 1  # too few photos to repay starting processes
-    assert align_workers(10_000) == 2
+    assert align_workers(10_000) == one_per_core()
     monkeypatch.setenv("BENCH_ALIGN_WORKERS", "3")
     assert align_workers(2) == 2 and align_workers(100) == 3
     monkeypatch.setenv("BENCH_ALIGN_WORKERS", "0")

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_write
 from ..errors import BenchError
-from ..paths import reports_dir
+from ..paths import ALIGN_AUTO_ENV, reports_dir
 from .align import CANONICAL, Aligner
 from .cache import USABLE, AlignedStore, DamagedCrops, Entry
 from .images import BadImage, decode_rgb, file_digest
@@ -214,20 +214,16 @@ def prepare(
                            rejected, dataset.pre_aligned, aligner)
 
 
-# Processes for a large batch when BENCH_ALIGN_WORKERS is unset: 1 (in-process) for library calls; the `bench`
-# command raises it to one per core (bench.cli), since a command line has the main guard spawned workers need.
-AUTO_WORKERS = 1
-
-
 def align_workers(n_photos: int) -> int:
-    """How many processes align ``n_photos`` photos: BENCH_ALIGN_WORKERS if set (at most one per photo), else
-    AUTO_WORKERS for a batch of at least PARALLEL_FROM photos, else 1."""
+    """How many processes align ``n_photos`` photos: BENCH_ALIGN_WORKERS if set (at most one per photo); else, for
+    a batch of at least PARALLEL_FROM photos, one per core when the `bench` command set BENCH_ALIGN_AUTO (a
+    library call aligns in-process); else 1."""
     env = os.environ.get("BENCH_ALIGN_WORKERS", "")
     if env:
         if not env.isdigit() or int(env) < 1:
             raise BenchError(f"BENCH_ALIGN_WORKERS must be a whole number >= 1, got {env!r}")
         return min(int(env), max(n_photos, 1))
-    return AUTO_WORKERS if n_photos >= PARALLEL_FROM else 1
+    return one_per_core() if n_photos >= PARALLEL_FROM and os.environ.get(ALIGN_AUTO_ENV) else 1
 
 
 def one_per_core() -> int:
