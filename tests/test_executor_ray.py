@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from bench.cli import main
 from bench.runner import RunConfig, Runner
 from bench.store import ResultStore
+from interrupting_store import InterruptingStore
 from mini_splits import write_mini_splits
 
 # Fields saying where and how fast a row was made, not what it measured: `provenance` names the machine and
@@ -68,20 +69,6 @@ def ray_cluster():
     ray.init(num_cpus=2, object_store_memory=80 * 2**20, include_dashboard=False, logging_level="warning")
     yield ray
     ray.shutdown()
-
-
-class InterruptingStore(ResultStore):
-    """The real store, killed (KeyboardInterrupt, as Ctrl-C) when the driver writes its n-th cell."""
-
-    def __init__(self, root, after: int):
-        super().__init__(root)
-        self.after, self.written = after, 0
-
-    def put(self, key, row):
-        if self.written == self.after:
-            raise KeyboardInterrupt
-        super().put(key, row)
-        self.written += 1
 
 
 def test_ray_run_gives_the_serial_rows(serial, ray_cluster, mini_splits, monkeypatch, tmp_path):

@@ -16,6 +16,7 @@ from bench.reporting import write_reports
 from bench.reporting.tables import protection_table
 from bench.runner import RunConfig, Runner
 from bench.store import ResultStore
+from interrupting_store import InterruptingStore
 from mini_splits import write_mini_splits
 
 TARGETS = ["mobileface", "dlib-resnet"]
@@ -38,20 +39,6 @@ def config(**kw):
                 budgets=[1200.0], params={"fi-uap": {"steps": 2}})
     base.update(kw)
     return RunConfig(**base)
-
-
-class InterruptingStore(ResultStore):
-    """The real store, killed (KeyboardInterrupt) while writing its n-th cell, as Ctrl-C would."""
-
-    def __init__(self, root, after: int):
-        super().__init__(root)
-        self.after, self.written = after, 0
-
-    def put(self, key, row):
-        if self.written == self.after:
-            raise KeyboardInterrupt
-        super().put(key, row)
-        self.written += 1
 
 
 def test_interrupted_run_resumes_to_the_same_table(env):
