@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_write
+from .data.prepare import one_per_core
 from .paths import cache_dir
 
 BATCHES_FORWARD = (32, 128)
@@ -132,17 +133,21 @@ def unit_costs(models: list[str], device: str = "cpu") -> dict:
 
 
 def stage_floor(stage: str, items: int, costs: dict) -> float | None:
+    """The stage's floor in seconds, or None where it is not modelled or its unit cost was not measured
+    (a short run records none: its floor is left empty rather than measured at report time, so a report
+    is a function of the stored profiles alone)."""
     kind, _, what = stage.partition(":")
-    if kind == "embed" and what in costs:
-        return items * costs[what]["forward_s_per_image"]
+    if kind == "embed":
+        return items * costs[what]["forward_s_per_image"] if what in costs else None
     if kind == "craft":
-        source = what.split("@", 1)[1] if "@" in what else ""
-        sources = [s for s in source.split("+") if s in costs]
-        if not sources:
-            return 0.0  # baselines and generator methods: no surrogate gradient
+        if not items:
+            return 0.0  # baselines and generator methods: no image passes through a surrogate with a gradient
+        sources = (what.split("@", 1)[1] if "@" in what else "").split("+")
+        if not all(s in costs for s in sources):
+            return None
         return items * sum(costs[s].get("forward_backward_s_per_image", costs[s]["forward_s_per_image"]) for s in sources) / len(sources)
-    if kind == "align":
-        return items * costs["mtcnn_s_per_photo"] / max(1, min(costs.get("cores", 1), 8))
+    if kind == "align" and "mtcnn_s_per_photo" in costs:
+        return items * costs["mtcnn_s_per_photo"] / one_per_core(costs.get("cores", 1))
     return None
 
 
@@ -186,9 +191,6 @@ def write_profile(profiles: list[dict], out_dir: Path) -> Path | None:
     costs = {}
     for prof in profiles:
         costs.update(prof.get("unit_costs") or {})
-    missing = [m for m in models_in(profiles) if m not in costs]
-    if missing or "mtcnn_s_per_photo" not in costs:  # profiles from before unit costs were recorded
-        costs.update(unit_costs(missing, "cpu"))
     rows = profile_rows(profiles, costs)
     wall = sum(p.get("wall_s", 0.0) for p in profiles)
     floor = sum(r["floor_s"] if r["floor_s"] is not None else r["seconds"] for r in rows)

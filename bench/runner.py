@@ -32,7 +32,7 @@ from .zoo import card_of, create_recognizer, recognizer_names
 
 
 # A run this long also measures its machine's per-image model costs (~30 s on 2 cores, once per machine: cached)
-# for the profile's floor; shorter runs (tests, single cells) leave that to `bench report`.
+# for the profile's floor; shorter runs (tests, single cells) record none, and their floors stay empty.
 UNIT_COSTS_AFTER_S = 600.0
 
 

@@ -89,3 +89,28 @@ def test_a_real_run_profiles_its_stages_and_counts_the_surrogate_passes(tmp_path
     assert float(rows["craft:opom-convex@mobileface"]["floor_s"]) == pytest.approx(passes * 0.004, abs=0.01)
     assert float(rows["total"]["seconds"]) == pytest.approx(profile["wall_s"], abs=0.01)
     assert float(rows["total"]["floor_s"]) > 0
+
+
+def test_a_profile_without_unit_costs_leaves_its_floors_empty_and_measures_nothing(tmp_path, monkeypatch):
+    """A short run records no unit costs; the report must not measure them then (a report is a function of the
+    stored profiles alone, so `bench report --check` can rebuild it anywhere): modelled stages get no floor,
+    and the total counts them at their measured time."""
+    import csv
+
+    import bench.run_profile as run_profile
+
+    def refuse(*_, **__):
+        raise AssertionError("write_profile measured unit costs")
+
+    monkeypatch.setattr(run_profile, "unit_costs", refuse)
+    monkeypatch.setattr(run_profile, "measure_model_costs", refuse)
+    profile = {"wall_s": 10.0, "stages": [
+        {"stage": "embed:mobileface", "seconds": 4.0, "items": 100},
+        {"stage": "craft:opom-convex@mobileface", "seconds": 3.0, "items": 60},
+        {"stage": "craft:advcloak-convex@mobileface", "seconds": 1.0, "items": 0},
+        {"stage": "align:lfw", "seconds": 2.0, "items": 20}]}
+    rows = {r["stage"]: r for r in csv.DictReader(run_profile.write_profile([profile], tmp_path).open())}
+    assert rows["embed:mobileface"]["floor_s"] == rows["craft:opom-convex@mobileface"]["floor_s"] == ""
+    assert rows["align:lfw"]["floor_s"] == ""
+    assert float(rows["craft:advcloak-convex@mobileface"]["floor_s"]) == 0.0  # nothing passed through a surrogate
+    assert float(rows["total"]["floor_s"]) == pytest.approx(9.0)  # 4 + 3 + 2 at their measured time, 0 for the generator

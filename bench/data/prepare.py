@@ -226,8 +226,12 @@ def align_workers(n_photos: int) -> int:
     return one_per_core() if n_photos >= PARALLEL_FROM and os.environ.get(ALIGN_AUTO_ENV) else 1
 
 
-def one_per_core() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
+# more alignment processes than this stop paying (MTCNN's own threads, disk); the profile's floor uses it too
+MAX_ALIGN_WORKERS = 8
+
+
+def one_per_core(cores: int | None = None) -> int:
+    return max(1, min(cores or os.cpu_count() or 1, MAX_ALIGN_WORKERS))
 
 
 _WORKER: dict = {}
