@@ -337,9 +337,10 @@ def test_importing_methods_does_not_read_the_user_model_registry(registry_file):
     assert on_first_use >= 1, "the first lookup did not read the registry (nothing would be registered)"
 
 
-def test_modified_file_after_registration_raises_weight_file_error(tmp_path, onnx_file):
-    path = shutil.copy(onnx_file, tmp_path / "model.onnx")
-    register_user_model("changing", path, "onnx")
+def test_modified_file_after_registration_raises_weight_file_error(tmp_path, r18_file):
+    # a torch-format checkpoint: the safety checks must run where the ONNX packages are not installed
+    path = shutil.copy(r18_file, tmp_path / "backbone.pth")
+    register_user_model("changing", path, "arcface-iresnet18")
     create_recognizer("changing")
     with open(path, "ab") as f:
         f.write(b"\0")
@@ -347,22 +348,22 @@ def test_modified_file_after_registration_raises_weight_file_error(tmp_path, onn
         create_recognizer("changing")
 
 
-def test_unknown_format_and_name_clashes_are_errors(onnx_file):
+def test_unknown_format_and_name_clashes_are_errors(r18_file):
     with pytest.raises(BenchError, match="valid formats: arcface-iresnet18, .*onnx-torch"):
-        register_user_model("x", onnx_file, "tflite")
+        register_user_model("x", r18_file, "tflite")
     with pytest.raises(BenchError, match="built-in"):
-        register_user_model("dlib-resnet", onnx_file, "onnx")
-    register_user_model("twice", onnx_file, "onnx")
+        register_user_model("dlib-resnet", r18_file, "arcface-iresnet18")
+    register_user_model("twice", r18_file, "arcface-iresnet18")
     with pytest.raises(BenchError, match="already registered"):
-        register_user_model("twice", onnx_file, "onnx")
-    card = register_user_model("twice", onnx_file, "onnx", preprocess={"colour": "bgr"}, replace=True)
+        register_user_model("twice", r18_file, "arcface-iresnet18")
+    card = register_user_model("twice", r18_file, "arcface-iresnet18", preprocess={"colour": "bgr"}, replace=True)
     assert card_of("twice").extra["preprocess"]["colour"] == "bgr" == card.extra["preprocess"]["colour"]
-    with pytest.raises(BenchError, match="gives 32-D"):
-        register_user_model("dims", onnx_file, "onnx", embedding_dim=512)
+    with pytest.raises(BenchError, match="gives 512-D"):
+        register_user_model("dims", r18_file, "arcface-iresnet18", embedding_dim=128)
 
 
-def test_registry_loading_skips_bad_entries_with_a_warning(tmp_path, onnx_file, registry_file):
-    register_user_model("good", onnx_file, "onnx")
+def test_registry_loading_skips_bad_entries_with_a_warning(tmp_path, r18_file, registry_file):
+    register_user_model("good", r18_file, "arcface-iresnet18")
     models = read_user_models()
     models["dlib-resnet"] = dict(models["good"])  # clashes with a built-in
     models["broken"] = {"path": "x.onnx", "format": "nope"}
@@ -394,23 +395,23 @@ def test_preprocess_spec_is_differentiable_and_ordered():
             Preprocess().merged(bad)
 
 
-def test_cli_add_and_remove_round_trip_through_the_json_file(onnx_file, registry_file):
+def test_cli_add_and_remove_round_trip_through_the_json_file(r18_file, registry_file):
     runner = CliRunner()
-    res = runner.invoke(main, ["zoo", "add", "cli-tiny", "--path", str(onnx_file), "--format", "onnx-torch",
+    res = runner.invoke(main, ["zoo", "add", "cli-tiny", "--path", str(r18_file), "--format", "arcface-iresnet18",
                                "--colour", "bgr", "--mean", "127.5", "--std", "128,128,128", "--licence", "CC0"])
     assert res.exit_code == 0, res.output
     entry = json.loads(registry_file.read_text())["models"]["cli-tiny"]
     assert entry["preprocess"]["colour"] == "bgr" and entry["preprocess"]["std"] == [128.0] * 3
-    assert entry["licence"] == "CC0" and entry["embedding_dim"] == 32 and entry["path"] == str(onnx_file.resolve())
+    assert entry["licence"] == "CC0" and entry["embedding_dim"] == 512 and entry["path"] == str(r18_file.resolve())
     assert card_of("cli-tiny").differentiable
 
     # a fresh process picks the registration up from the file named by the environment variable
     code = "from bench.zoo import card_of; c = card_of('cli-tiny'); print(c.embedding_dim, c.licence)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo_root(),
                          env={**os.environ, ENV_VAR: str(registry_file)}, timeout=120)
-    assert out.stdout.split() == ["32", "CC0"], out.stderr
+    assert out.stdout.split() == ["512", "CC0"], out.stderr
 
-    res = runner.invoke(main, ["zoo", "add", "cli-bad", "--path", str(onnx_file), "--format", "caffe"])
+    res = runner.invoke(main, ["zoo", "add", "cli-bad", "--path", str(r18_file), "--format", "caffe"])
     assert res.exit_code != 0 and "valid formats: arcface-iresnet18" in res.output
     res = runner.invoke(main, ["zoo", "remove", "cli-tiny"])
     assert res.exit_code == 0, res.output
