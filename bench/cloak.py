@@ -251,24 +251,18 @@ def check_one_person(crops: list[np.ndarray], names: list[str], models: dict, st
 
 # --- protection, measured offline ----------------------------------------------------------------------------
 
-def identification_rates(index, probes: list[np.ndarray | None], gallery: np.ndarray, ks=KS) -> dict:
-    """Probe-side 1:N identification: probe i (None: the attacker found no face, never identified) against
+def identification_rates(index, probes: list[np.ndarray], gallery: np.ndarray, ks=KS) -> dict:
+    """Probe-side 1:N identification of one person, with the benchmark's own scorer
+    (:func:`bench.protocol.identification`, as ``bench run`` and ``bench evaluate`` score): probe i against
     gallery photo j != i among the distractors in ``index``; identified at rank k when fewer than k
-    distractors score above the true match (ties go to the true match, as bench.protocol)."""
+    distractors score above the true match (ties go to the true match)."""
+    from .protocol import identification
+
     t = len(gallery)
-    pairs = t * (t - 1)
-    hits = {k: 0 for k in ks}
-    rows = [i for i, p in enumerate(probes) if p is not None]
-    if rows and pairs:
-        top, _ = index.topk(np.stack([probes[i] for i in rows]).astype(np.float32), max(ks))
-        g = gallery.astype(np.float64)
-        for r, i in enumerate(rows):
-            sims = g @ np.asarray(probes[i], np.float64)
-            others = np.arange(t) != i
-            for k in ks:
-                thr = top[r, k - 1] if index.size >= k else -np.inf
-                hits[k] += int(((sims >= thr) & others).sum())
-    return {"pairs": pairs, **{f"top{k}": (hits[k] / pairs if pairs else None) for k in ks}}
+    if t < 2 or len(probes) != t:
+        return {"pairs": 0, **{f"top{k}": None for k in ks}}
+    ident = identification(index, {"you": np.stack(probes).astype(np.float32)}, {"you": np.asarray(gallery, np.float32)}, ks)
+    return {"pairs": ident.pairs, **{f"top{k}": ident.accuracy(k) for k in ks}}
 
 
 def distractor_files(gallery_size: int, seed: int = 0) -> list[str]:
