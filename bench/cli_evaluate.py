@@ -20,7 +20,7 @@ from .validate import budget as budget_check
               help="Result store for the rows and evaluations/NAME.md (default: the benchmark's, $BENCH_RESULTS or results/).")
 @click.option("--targets", default="all", show_default=True, help="Zoo models that score the photos, or 'all'.")
 @click.option("--protocols", default="identification,gallery-side,linkability", show_default=True,
-              help="Scorers, comma-separated (see `bench methods`' protocols).")
+              help="Scorers, comma-separated (docs/running.md): probe-side, gallery-side, linkability.")
 @click.option("--transform", "transforms", multiple=True,
               help="Crop transform chain applied to the attacker's crops before scoring (repeatable; '' = as saved, "
                    "always included), e.g. jpeg:75.")

@@ -145,6 +145,12 @@ def careless(tmp_path_factory, cloaked, originals):
         img.save(orig / b / "resized.jpg")
     _photo_with_exif(extra_b[1], orig / b / "reencoded.jpg", quality=95)
     _photo_with_exif(extra_b[1], prot / b / "reencoded.jpg", quality=40)
+    # a "protection" that hides the face: the attacker finds none, and the photo is scored, not dropped
+    shutil.copy(extra_b[2], orig / b / "hidden.jpg")
+    with Image.open(extra_b[2]) as img:
+        hidden = np.array(img.convert("RGB"))
+    hidden[50:200, 50:200] = 128
+    Image.fromarray(hidden).save(prot / b / "hidden.png")
     (prot / "Nobody").mkdir()  # a person whose originals are missing altogether
     shutil.copy(lfw_files(a)[0], prot / "Nobody" / "x.jpg")
     (prot / "loose.png").write_bytes(b"")  # not in a person's folder
@@ -164,6 +170,7 @@ def test_bad_inputs_get_one_line_each_and_nothing_else_is_lost(careless, split_f
         f"{a}/wall.png: not scored, no face in its original": 1,
         f"{b}/resized.png: not scored, resized: 125x125 px, its original is 250x250 px": 1,
         f"{b}/reencoded.jpg: re-encoded or filtered as a whole": 1,
+        f"{b}/hidden.png: the attacker found": 1,
         "Nobody: not scored, no originals for this person": 1,
         "loose.png: not scored, not in a person's sub-folder": 1,
     }
@@ -172,13 +179,14 @@ def test_bad_inputs_get_one_line_each_and_nothing_else_is_lost(careless, split_f
     assert SECRET not in output
     rows = ResultStore(out).frame()
     assert set(rows.protocol.str.split("-v1").str[0]) == {"ident", "gallery-side", "linkability"}
-    # every good photo scored: the 4 test photos of each person, plus the re-encoded one
-    assert set(rows.realistic_photos) == {2 * N_TEST + 1} and set(rows.split) == {"photos"}
+    # every good photo scored: the 4 test photos of each person, the re-encoded one and the hidden face (counted)
+    assert set(rows.realistic_photos) == {2 * N_TEST + 2} and set(rows.split) == {"photos"}
+    assert set(rows.realistic_not_redetected) == {1} and set(rows.realistic_not_redetected_files.map(tuple)) == {(f"{b}/hidden.png",)}
     # --allow-resize scores the resized photo too, and says so
     output = invoke(["evaluate", str(prot), "--originals", str(orig), "--name", "careless-resized", "--targets",
                      "mobileface", "--protocols", "identification", "--allow-resize", "--out", str(out)])
     assert output.count(f"{b}/resized.png: resized from 125x125 to its original's 250x250 px") == 1
-    assert ResultStore(out).frame().query("method == 'careless-resized'").realistic_photos.iloc[0] == 2 * N_TEST + 2
+    assert ResultStore(out).frame().query("method == 'careless-resized'").realistic_photos.iloc[0] == 2 * N_TEST + 3
     # privacy: no metadata value and no image anywhere in the results
     for path in out.rglob("*"):
         if path.is_file():
@@ -217,3 +225,24 @@ def test_matched_budget_transforms_and_the_tables(cloaked, run_rows, split_folde
     assert ("-", "adv@1200") in table.index
     assert "external tool (bench evaluate)" in set(efficiency_table(both, "pair", n_inference=N_INFERENCE)["mask type"])
     write_reports(both.to_dict("records"), tmp_path / "reports")
+
+
+def test_matching_by_relative_path_with_any_extension(tmp_path):
+    """No model needed: which protected file goes with which original, and the one line for each that does not."""
+    from bench.evaluation.match import FolderListing, match_pairs
+
+    prot, orig = tmp_path / "p", tmp_path / "o"
+    for folder, names in [(prot / "ann", ["a.png", "b.jpg", "c.png", "d.png"]), (orig / "ann", ["a.jpg", "b.jpg", "c.jpg", "c.png"]),
+                          (prot / "bob", ["x.png"])]:
+        folder.mkdir(parents=True)
+        for n in names:
+            (folder / n).write_bytes(b"")
+    lines = []
+    pairs = match_pairs(prot, FolderListing(orig), lines.append)
+    assert [(p.person, p.name, p.original) for p in pairs] == [("ann", "ann/a.png", "ann/a.jpg"), ("ann", "ann/b.jpg", "ann/b.jpg"),
+                                                                ("ann", "ann/c.png", "ann/c.png")]
+    assert lines == ["ann/d.png: not scored, unmatched: no original with this name (any extension) among the originals",
+                     "bob: not scored, no originals for this person (no folder of that name among the originals, or an empty one)"]
+    # a single person's folder: photos directly in PROTECTED, originals directly in ORIGINALS
+    pairs = match_pairs(prot / "ann", FolderListing(orig / "ann"), lines.append)
+    assert [(p.person, p.original) for p in pairs] == [("ann", "a.jpg"), ("ann", "b.jpg"), ("ann", "c.png")]

@@ -62,7 +62,7 @@ def match_pairs(protected: Path, originals: Originals, echo: Callable[[str], Non
     for person, folder, prefix in people_folders(protected, echo):
         candidates = originals(person, prefix)
         if not candidates:
-            echo(f"{person}: not scored, no originals for this person")
+            echo(f"{person}: not scored, no originals for this person ({getattr(originals, 'where', 'none found')})")
             continue
         by_stem: dict[str, list[str]] = {}
         for rel in candidates:
@@ -99,21 +99,27 @@ def _stem(rel: str) -> str:
     return f"{head}/{stem}" if head else stem
 
 
-def folder_originals(root: Path) -> Originals:
+class FolderListing:
     """The originals in ORIGINALS: files of the person's folder ``prefix`` (or directly in ORIGINALS for '')."""
-    def listing(person: str, prefix: str) -> dict[str, str]:
-        folder = root / prefix if prefix else root
+
+    where = "no folder of that name among the originals, or an empty one"
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def __call__(self, person: str, prefix: str) -> dict[str, str]:
+        folder = self.root / prefix if prefix else self.root
         if not folder.is_dir():
             return {}
         return {prefix + e.name: prefix + e.name for e in _entries(folder) if e.is_file()}
 
-    return listing
 
-
-def split_originals(split) -> Originals:
+class SplitListing:
     """A split's photos of the person (every role: a protected photo of another role is named, not unmatched)."""
-    def listing(person: str, prefix: str) -> dict[str, str]:
-        rels = [r.file for r in split.rows if r.identity == person]
-        return {prefix + rel.rsplit("/", 1)[-1]: rel for rel in rels}
 
-    return listing
+    def __init__(self, split):
+        self.split, self.where = split, f"not a person of split {split.name!r}"
+
+    def __call__(self, person: str, prefix: str) -> dict[str, str]:
+        rels = [r.file for r in self.split.rows if r.identity == person]
+        return {prefix + rel.rsplit("/", 1)[-1]: rel for rel in rels}

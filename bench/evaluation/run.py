@@ -31,7 +31,7 @@ from ..stages.transforms import parse_chain
 from ..store import ResultStore
 from ..validate import budget as valid_budget
 from ..validate import safe_name
-from .match import Pair, folder_originals, match_pairs, split_originals
+from .match import FolderListing, Pair, SplitListing, match_pairs
 from .photos import Evaluated, FolderOriginals, SplitOriginals, evaluate_photo
 from .report import write_evaluation_report
 from .score import KIND, Scorer, by_person, files_digest, people_hash, quality, target_weights
@@ -50,12 +50,9 @@ def evaluate_folder(protected, *, name: str, originals=None, split: str | None =
 
     protected = Path(protected)
     safe_name(name, "--name")
-    lines: list[str] = []  # every line about a photo, for the report too
+    lines: list[str] = []  # every line about a photo or person, kept for the report too
     say = echo
-
-    def echo(line: str) -> None:  # noqa: F811
-        lines.append(line)
-        say(line)
+    echo = _Recorder(lines, say)
 
     if not protected.is_dir():
         raise BenchError(f"{protected} is not a folder")
@@ -77,7 +74,7 @@ def evaluate_folder(protected, *, name: str, originals=None, split: str | None =
             raise BenchError("--split scores the split's own photos as originals: leave out --originals")
         test_files = people_split.all_files("test")
         prepared = FaceSource(people_split.dataset, test_files, progress=progress).prepared
-        listing, source = split_originals(people_split), SplitOriginals(prepared)
+        listing, source = SplitListing(people_split), SplitOriginals(prepared)
     else:
         if originals is None:
             raise BenchError("give --originals ORIGINALS (the photos before protection), or --split NAME")
@@ -86,7 +83,7 @@ def evaluate_folder(protected, *, name: str, originals=None, split: str | None =
             raise BenchError(f"--originals {originals} is not a folder")
         if originals.resolve() == protected.resolve():
             raise BenchError("--originals is the protected folder itself")
-        listing, source = folder_originals(originals), FolderOriginals(originals)
+        listing, source = FolderListing(originals), FolderOriginals(originals)
 
     pairs = match_pairs(protected, listing, echo)
     if people_split is not None:
@@ -133,6 +130,17 @@ def evaluate_folder(protected, *, name: str, originals=None, split: str | None =
     write_evaluation_report(store.root, name, people, rows, split_label, lines)
     say(f"{len(rows)} rows stored in {store.cells}; report: {store.root / 'evaluations' / (name + '.md')}")
     return rows
+
+
+class _Recorder:
+    """An echo that also keeps each line."""
+
+    def __init__(self, lines: list[str], echo: Callable[[str], None]):
+        self.lines, self.echo = lines, echo
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+        self.echo(line)
 
 
 def _test_photos_only(pairs: list[Pair], split: Split, echo) -> list[Pair]:
