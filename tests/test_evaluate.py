@@ -186,6 +186,7 @@ def test_bad_inputs_get_one_line_each_and_nothing_else_is_lost(careless, split_f
     output = invoke(["evaluate", str(prot), "--originals", str(orig), "--name", "careless-resized", "--targets",
                      "mobileface", "--protocols", "identification", "--allow-resize", "--out", str(out)])
     assert output.count(f"{b}/resized.png: resized from 125x125 to its original's 250x250 px") == 1
+    assert output.count(f"{b}/resized.png") == 1, "one line for the resized photo, not a second about re-encoding"
     assert ResultStore(out).frame().query("method == 'careless-resized'").realistic_photos.iloc[0] == 2 * N_TEST + 3
     # privacy: no metadata value and no image anywhere in the results
     for path in out.rglob("*"):

@@ -134,7 +134,7 @@ def evaluate_photo(pair: Pair, originals, *, allow_resize: bool = False, rescale
     region = footprint_box(clean.matrix, image.shape)
     if np.array_equal(protected, image):
         notes.append("not changed: the same pixels as its original (the tool protected nothing here); scored as it is")
-    else:
+    elif not notes:  # a resized photo changed everywhere by the resize itself: its one line says so already
         outside = np.ones(image.shape[:2], bool)
         x0, y0, x1, y1 = region
         outside[y0:y1, x0:x1] = False
