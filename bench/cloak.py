@@ -52,7 +52,7 @@ from .outdir import MANIFEST, OutputFolder, add_to_manifest, read_manifest
 from .validate import budget as valid_budget
 from .validate import plain_name
 from .pipeline import (
-    DEFAULT_JPEG_QUALITY, FORMATS, attacker_crop, attacker_location, default_aligner, locate_face, mask_offset, photo_quality,
+    DEFAULT_JPEG_QUALITY, FORMATS, attacker_location, attacker_view, clean_geometry_crop, default_aligner, locate_face, photo_quality,
     protect_photo, read_photo,
 )
 from .pipeline.io import encode_photo
@@ -251,24 +251,18 @@ def check_one_person(crops: list[np.ndarray], names: list[str], models: dict, st
 
 # --- protection, measured offline ----------------------------------------------------------------------------
 
-def identification_rates(index, probes: list[np.ndarray | None], gallery: np.ndarray, ks=KS) -> dict:
-    """Probe-side 1:N identification: probe i (None: the attacker found no face, never identified) against
+def identification_rates(index, probes: list[np.ndarray], gallery: np.ndarray, ks=KS) -> dict:
+    """Probe-side 1:N identification of one person, with the benchmark's own scorer
+    (:func:`bench.protocol.identification`, as ``bench run`` and ``bench evaluate`` score): probe i against
     gallery photo j != i among the distractors in ``index``; identified at rank k when fewer than k
-    distractors score above the true match (ties go to the true match, as bench.protocol)."""
+    distractors score above the true match (ties go to the true match)."""
+    from .protocol import identification
+
     t = len(gallery)
-    pairs = t * (t - 1)
-    hits = {k: 0 for k in ks}
-    rows = [i for i, p in enumerate(probes) if p is not None]
-    if rows and pairs:
-        top, _ = index.topk(np.stack([probes[i] for i in rows]).astype(np.float32), max(ks))
-        g = gallery.astype(np.float64)
-        for r, i in enumerate(rows):
-            sims = g @ np.asarray(probes[i], np.float64)
-            others = np.arange(t) != i
-            for k in ks:
-                thr = top[r, k - 1] if index.size >= k else -np.inf
-                hits[k] += int(((sims >= thr) & others).sum())
-    return {"pairs": pairs, **{f"top{k}": (hits[k] / pairs if pairs else None) for k in ks}}
+    if t < 2 or len(probes) != t:
+        return {"pairs": 0, **{f"top{k}": None for k in ks}}
+    ident = identification(index, {"you": np.stack(probes).astype(np.float32)}, {"you": np.asarray(gallery, np.float32)}, ks)
+    return {"pairs": ident.pairs, **{f"top{k}": ident.accuracy(k) for k in ks}}
 
 
 def distractor_files(gallery_size: int, seed: int = 0) -> list[str]:
@@ -297,11 +291,13 @@ def resolve_targets(targets: str) -> list[str]:
     return names
 
 
-def measure_protection(clean_crops: np.ndarray, crop_level: np.ndarray, attacker: list[np.ndarray | None],
+def measure_protection(clean_crops: np.ndarray, crop_level: np.ndarray, attacker: list,
                        targets: list[str], gallery_size: int, white_box: set[str], models: dict | None = None,
                        progress: bool = False, echo: Callable[[str], None] = print, crop_label: str = "protected crop") -> dict:
     """Per target: identification rates of clean photos, protected crops (``crop_level``: uint8 N x 112 x 112 x 3)
-    and re-aligned protected photos (``attacker``: the attacker's crops, None where it found no face)."""
+    and re-aligned protected photos (``attacker``: each saved photo's :class:`bench.pipeline.AttackerView`; a photo
+    the attacker did not re-detect is scored at the clean geometry, as `bench run --transform realistic` scores it,
+    and counted in ``not_redetected``)."""
     from .features import FaceSource, clean_features, embed_uint8
     from .search import make_index
     from .zoo import create_recognizer
@@ -310,24 +306,22 @@ def measure_protection(clean_crops: np.ndarray, crop_level: np.ndarray, attacker
     files = distractor_files(gallery_size)
     source = FaceSource("lfw", files, progress=progress)
     out = {"gallery": {"split": "distractors", "size": len(files), "seed": 0}, "crop": crop_label, "targets": {}}
-    found = [i for i, c in enumerate(attacker) if c is not None]
+    missed = sum(not v.redetected for v in attacker)
     for target in targets:
         start = time.perf_counter()
         model = models.setdefault(target, create_recognizer(target))
         index = make_index("torch", clean_features(model, source, files, progress=progress))
         clean = embed_uint8(model, clean_crops)
         prot_crop = embed_uint8(model, crop_level)
-        seen = embed_uint8(model, np.stack([attacker[i] for i in found])) if found else np.empty((0, clean.shape[1]))
-        probes: list[np.ndarray | None] = [None] * len(attacker)
-        for r, i in enumerate(found):
-            probes[i] = seen[r]
+        seen = embed_uint8(model, np.stack([v.crop for v in attacker])) if attacker else np.empty((0, clean.shape[1]))
+        probes = list(seen)
         row = {
             "white_box": network_of(target) in white_box,
             "clean": identification_rates(index, list(clean), clean),
             "crop": identification_rates(index, list(prot_crop), clean),
             "photo": identification_rates(index, probes, clean),
-            "linkability": identification_rates(index, list(seen), seen) if len(found) >= 2 else None,
-            "not_redetected": len(attacker) - len(found),
+            "linkability": identification_rates(index, list(seen), seen) if len(seen) >= 2 else None,
+            "not_redetected": missed,
             "seconds": round(time.perf_counter() - start, 2),
         }
         row["protection_top1"] = None if row["photo"]["top1"] is None else 1.0 - row["photo"]["top1"]
@@ -418,20 +412,19 @@ def cloak_folder(photos_dir, out_dir, *, method: str = "advcloak-convex", source
             echo(p.result.line())
             continue
         out.write_bytes(names[p.result.name], data)
-        seen = attacker_location(saved, aligner)
-        crop = None if seen is None else seen.crop
+        view = attacker_view(saved, p.location, aligner)  # the re-detect stage `bench run` and `bench evaluate` share
         done.append(p)
-        attacker.append(crop)
+        attacker.append(view)
         scaled.append(mask)
         info.update({f"saved_{k}": v for k, v in photo_quality(p.pixels, saved, tuple(info["region"])).items()})
         metrics = {"ssim_photo": info["saved_ssim_photo"], "psnr_photo": info["saved_psnr_photo"],
-                   "ssim_face": info.get("saved_ssim_face"), "redetected": crop is not None,
+                   "ssim_face": info.get("saved_ssim_face"), "redetected": view.redetected,
                    "l2_crop": info["l2_crop"], "l2_photo_expected": info["l2_photo_expected"],
                    "l2_photo": float(np.sqrt(((saved.astype(np.float64) - p.pixels) ** 2).sum())),
                    "scale": info["scale"], "region": info["region"], "detector": info["detector"],
                    "changed_pixels": int((saved != p.pixels).any(axis=2).sum()),
                    # where the attacker's re-alignment puts the mask, crop px from where it was made (detector jitter)
-                   "attacker_offset_px": None if seen is None else round(mask_offset(p.location.matrix, seen.matrix)[0], 3)}
+                   "attacker_offset_px": None if view.offset_px is None else round(view.offset_px, 3)}
         p.result.output, p.result.metrics = names[p.result.name], metrics
         p.result.sha256 = hashlib.sha256(data).hexdigest()
         echo(p.result.line())
@@ -562,7 +555,7 @@ def verify_cloak(out_dir, *, originals=None, targets: str | None = None, gallery
     orig_dir = Path(originals) if originals else Path(report.get("photos_dir") or "")
     have_originals = bool(str(orig_dir)) and orig_dir.is_dir()
     aligner = default_aligner()
-    problems, checked, attacker, clean_crops, pairs = [], [], [], [], []
+    problems, checked, attacker, clean_crops, crop_level = [], [], [], [], []
     # a file in the folder the manifest does not list was not written by `bench cloak` (a stale protected
     # photo of an older run, or anything else): the folder is not what the report describes
     for extra in sorted(set(p.name for p in out_dir.iterdir()) - set(manifest["files"]) - {MANIFEST}):
@@ -587,8 +580,8 @@ def verify_cloak(out_dir, *, originals=None, targets: str | None = None, gallery
             problems.append(f"{r['output']}: {exc.reason} ({exc.detail})")
             echo(problems[-1])
             continue
-        crop = attacker_crop(saved, aligner)
-        entry["redetected"] = crop is not None
+        # without the original there is no clean geometry to compare with: only whether a face is found at all
+        entry["redetected"] = attacker_location(saved, aligner) is not None
         if have_originals and _original(orig_dir, r["name"]) is not None:
             try:
                 orig = read_photo(_original(orig_dir, r["name"]).read_bytes()).pixels
@@ -600,9 +593,12 @@ def verify_cloak(out_dir, *, originals=None, targets: str | None = None, gallery
                         problems.append(f"{r['output']}: SSIM now {q['ssim_photo']:.4f}, report says {before:.4f}")
                         echo(problems[-1])
                     loc = locate_face(orig, aligner, report.get("multi_face", "refuse"))
+                    view = attacker_view(saved, loc, aligner)  # the re-detect stage `bench cloak` itself used
+                    entry["redetected"] = view.redetected
                     clean_crops.append(loc.crop)
-                    attacker.append(crop)
-                    pairs.append(r["name"])
+                    attacker.append(view)
+                    # crop-level: what the saved file holds at the clean landmarks (no re-detection)
+                    crop_level.append(clean_geometry_crop(saved, loc))
                 else:
                     problems.append(f"{r['output']}: size differs from the original {r['name']}")
                     echo(problems[-1])
@@ -624,26 +620,11 @@ def verify_cloak(out_dir, *, originals=None, targets: str | None = None, gallery
             algo, source = check_method(report["method"], report["source"])
             white_box = {network_of(s) for s in algo.trained_against(source)}
             crops = np.stack(clean_crops)
-            # crop-level: the clean crop plus what the saved file holds there (re-aligned at the clean landmarks)
-            result["protection"] = measure_protection(crops, _crop_level(orig_dir, out_dir, listed, pairs, aligner, report),
+            result["protection"] = measure_protection(crops, np.stack(crop_level),
                                                       attacker, resolve_targets(targets or "all"), size, white_box,
                                                       None, progress, echo, "saved photo cut at the clean geometry")
     write_report_verify(out_dir, result)
     return result
-
-
-def _crop_level(orig_dir: Path, out_dir: Path, listed: list[dict], names: list[str], aligner, report) -> np.ndarray:
-    """The saved protected photos cut at the *clean* photo's face geometry (no re-detection)."""
-    import cv2
-
-    by_name = {r["name"]: r for r in listed}
-    out = []
-    for n in names:
-        orig = read_photo(_original(orig_dir, n).read_bytes()).pixels
-        saved = read_photo((out_dir / by_name[n]["output"]).read_bytes()).pixels
-        loc = locate_face(orig, aligner, report.get("multi_face", "refuse"))
-        out.append(cv2.warpAffine(saved, loc.matrix, (112, 112), flags=cv2.INTER_LINEAR, borderValue=0))
-    return np.stack(out)
 
 
 def write_report_verify(out_dir: Path, result: dict) -> None:

@@ -8,10 +8,12 @@ from .photo import (
     default_aligner, face_footprint, footprint_box, inverse_warp, inverse_warp_region, locate_face,
     mask_in_attacker_crop, mask_offset, photo_quality, protect_photo, transform_scale,
 )
+from .redetect import MAX_OFFSET_PX, AttackerView, attacker_view, clean_geometry_crop, saved_quality
 
 __all__ = [
     "DEFAULT_JPEG_QUALITY", "FORMATS", "LoadedPhoto", "encode_photo", "read_photo", "save_and_reload",
     "MULTI_FACE_POLICIES", "FaceLocation", "alignment_matrix", "attacker_crop", "attacker_location", "crop_to_crop",
     "default_aligner", "face_footprint", "footprint_box", "inverse_warp", "inverse_warp_region", "locate_face",
     "mask_in_attacker_crop", "mask_offset", "photo_quality", "protect_photo", "transform_scale",
+    "MAX_OFFSET_PX", "AttackerView", "attacker_view", "clean_geometry_crop", "saved_quality",
 ]

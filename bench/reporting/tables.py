@@ -94,7 +94,7 @@ def efficiency_table(rows: Selection | Rows, split: str = "celebrities", budget:
             **({"source": key[0]} if by_source else {}),
             "method": key[-1],
             "mask type": {"person": "person-specific", "image": "image-specific", "universal": "universal",
-                          "baseline": "baseline"}[g["kind"].iloc[0]],
+                          "baseline": "baseline", "external": "external tool (bench evaluate)"}[g["kind"].iloc[0]],
             "t1 (s/person)": g["t1"].dropna().mean() if g["t1"].notna().any() else np.nan,
             "t2 (s/image)": g["t2"].dropna().mean() if g["t2"].notna().any() else np.nan,
             "avg Top-1 protection (%)": 100 * black["top1_protection"].mean(),

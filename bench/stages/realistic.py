@@ -5,8 +5,8 @@ test photo the person's mask, at the run's budget on the 112x112 crop, is warped
 *original* full-resolution photo with the inverse of the very similarity its cached crop was cut with
 (the landmarks ``bench data prepare`` stored; :func:`bench.pipeline.protect_photo`): only the face
 region changes. The photo is saved and decoded (:func:`bench.pipeline.save_and_reload`), the attacker
-re-detects and re-aligns it with our aligner (:func:`bench.pipeline.attacker_location`: MTCNN, dlib's
-fallback, the face nearest the centre), and that crop is what every target embeds and every protocol
+re-detects and re-aligns it with our aligner (:func:`bench.pipeline.attacker_view`, the re-detect stage
+``bench cloak`` and ``bench evaluate`` share: MTCNN, dlib's fallback, the face nearest the centre), and that crop is what every target embeds and every protocol
 scores. The masks are the crop-level rows' own (the mask bank is shared); the chain's spec
 (``realistic:png``) is the cells' ``transforms`` field, so crop-level and realistic cells differ in that
 field only and both are cached.
@@ -34,13 +34,10 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ..data.align import warp_to_template
 from ..data.images import decode_rgb, file_digest
 from ..errors import BenchError
-from ..pipeline import FaceLocation, attacker_location, mask_offset, photo_quality, protect_photo, save_and_reload
+from ..pipeline import MAX_OFFSET_PX, FaceLocation, attacker_view, protect_photo, save_and_reload, saved_quality  # noqa: F401
 from .transforms import TRANSFORMS
-
-MAX_OFFSET_PX = 10.0  # measured jitter on LFW: 0.9-1.1 crop px mean (tests/test_pipeline.py); a bystander is far more
 
 
 @dataclass(frozen=True)
@@ -82,14 +79,9 @@ class Realistic:
             clean = FaceLocation.from_landmarks(landmarks, detector)
             protected, info = protect_photo(image, masks if masks.dim() == 3 else masks[i], None, location=clean)
             _, saved = save_and_reload(protected, self.fmt, self.quality or 95)
-            seen = attacker_location(saved)
-            offset = None if seen is None else mask_offset(clean.matrix, seen.matrix)[0]
-            found = offset is not None and offset <= MAX_OFFSET_PX
-            crops.append(seen.crop if found else warp_to_template(saved, landmarks))
-            diff = saved.astype(np.float64) - image
-            records.append({"file": rel, "redetected": found, "offset_px": offset,
-                            "l2_photo": float(np.sqrt((diff**2).sum())),
-                            **photo_quality(image, saved, tuple(info["region"]))})
+            view = attacker_view(saved, clean)  # the shared re-detect stage (bench.pipeline.redetect)
+            crops.append(view.crop)
+            records.append({"file": rel, **view.record(), **saved_quality(image, saved, tuple(info["region"]))})
         return np.stack(crops), records
 
     @staticmethod
