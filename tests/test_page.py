@@ -553,3 +553,26 @@ def check_sorted_by_clicks(clicked: list, page: Leaderboards) -> None:
                 numeric = all(k.replace(".", "", 1).replace("-", "", 1).replace("e", "", 1).isdigit() for k in filled)
                 values = [float(k) for k in filled] if numeric else [k.lower() for k in filled]
                 assert values == sorted(values, reverse=direction == "descending"), (header["text"], direction, values)
+
+
+def test_a_raw_html_block_replaces_its_markdown_in_the_html_only():
+    from bench.reporting.render import markdown_to_html
+
+    md = "# t\n\n<!-- html:board -->\n| a | b |\n|---|---|\n| 1 | 2 |\n<!-- /html -->\n\nafter\n"
+    page = markdown_to_html(md, "t", raw={"board": '<div class="board">sortable</div>'}, script="var x = 1;")
+    assert '<div class="board">sortable</div>' in page and "<td>1</td>" not in page and "<p>after</p>" in page
+    assert page.count("<script>") == 1 and "var x = 1;" in page
+    plain = markdown_to_html(md, "t")  # no HTML for the block: its Markdown is shown, the comments are not
+    assert "<td>1</td>" in plain and "html:board" not in plain and "<script>" not in plain
+
+
+def test_the_best_of_each_column_counts_ties_and_leaves_out_the_baselines_on_a_hand_made_frame():
+    from bench.reporting.claims import BLACK_BOX, SSIM, T1, WHITE_BOX, leaderboard_best
+
+    frame = pd.DataFrame([
+        {"method": "noise", "source": "-", "kind": "baseline", BLACK_BOX: 90.0, WHITE_BOX: float("nan"), SSIM: 0.99, T1: 0.001},
+        {"method": "a", "source": "s", "kind": "method", BLACK_BOX: 50.0, WHITE_BOX: 80.0, SSIM: 0.9, T1: 2.0},
+        {"method": "b", "source": "s", "kind": "method", BLACK_BOX: 50.0, WHITE_BOX: 70.0, SSIM: 0.8, T1: float("nan")},
+        {"method": "c", "source": "t", "kind": "method", BLACK_BOX: 40.0, WHITE_BOX: 90.0, SSIM: 0.95, T1: 0.5},
+    ])
+    assert leaderboard_best(frame) == {BLACK_BOX: {1, 2}, WHITE_BOX: {3}, SSIM: {3}, T1: {3}}
