@@ -249,3 +249,62 @@ def rate_cells(rows: Selection | Rows, split: str, budget: float = DEFAULT_BUDGE
             out.append({"source": source, "method": row, "target": t, "rate": 100 * float(g["top1_protection"].mean()),
                         "low": iv.low if iv else np.nan, "high": iv.high if iv else np.nan})
     return pd.DataFrame(out, columns=["source", "method", "target", "rate", "low", "high"])
+
+
+# the leaderboard -------------------------------------------------------------------------------------
+
+BLACK_BOX, WHITE_BOX, SSIM, T1 = "black-box Top-1", "white-box Top-1", "SSIM", "t1 (s/person)"
+# which end of each leaderboard column is best: protection and SSIM high, crafting time low
+LEADERBOARD_BEST = {BLACK_BOX: "max", WHITE_BOX: "max", SSIM: "max", T1: "min"}
+LEADERBOARD_COLUMNS = ["method", "source", "kind", BLACK_BOX, "low", "high", WHITE_BOX, SSIM, T1]
+
+
+def leaderboard(rows: Selection | Rows, split: str, budget: float = DEFAULT_BUDGET,
+                n_inference: int = DEFAULT_N_INFERENCE, computed: tuple | None = None) -> pd.DataFrame:
+    """The page's first table for one split: one row per row of Table 1/2 (source x method) except
+    ``none`` (the unprotected photo every mask is measured against), best black-box average first.
+
+    ``black-box Top-1`` with ``low``/``high`` is Table 1/2's Average Top-1 and its 95% interval over
+    identities (the same cells and the same bootstrap: pass ``computed``, :func:`interval_table`'s result,
+    to reuse it); ``white-box Top-1`` the mean over the targets that run the source's own network (empty
+    for the baselines); ``SSIM`` and ``t1`` the means over the row's cells (t1 is empty for image-specific
+    methods, which craft per image: see Table 3's t2). ``kind``: "baseline" for the rows of source "-"
+    (noise), else "method"."""
+    selection = Selection.of(rows, budget, n_inference)
+    table, white, intervals = computed if computed is not None else interval_table(selection, split)
+    cells = selection.labelled(split)
+    targets = [t for t, k in table.columns if k == "Top-1" and t != "Average"]
+    out = []
+    for source, row in table.index[1:]:
+        g = cells[(cells["source"] == source) & (cells["row"] == row)]
+        if g.empty or (g["method"] == "none").all():
+            continue
+        index = (source, row)
+        whites = [table.loc[index, (t, "Top-1")] for t in targets if white.loc[index, (t, "Top-1")]]
+        whites = [v for v in whites if not pd.isna(v)]
+        iv = intervals.get((index, ("Average", "Top-1")))
+        t1 = pd.to_numeric(g["t1"], errors="coerce") if "t1" in g else pd.Series(dtype=float)
+        ssim = pd.to_numeric(g["ssim"], errors="coerce") if "ssim" in g else pd.Series(dtype=float)
+        out.append({"method": row, "source": source, "kind": "baseline" if source == "-" else "method",
+                    BLACK_BOX: table.loc[index, ("Average", "Top-1")],
+                    "low": iv.low if iv else np.nan, "high": iv.high if iv else np.nan,
+                    WHITE_BOX: float(np.mean(whites)) if whites else np.nan,
+                    SSIM: ssim.mean() if ssim.notna().any() else np.nan,
+                    T1: t1.mean() if t1.notna().any() else np.nan})
+    frame = pd.DataFrame(out, columns=LEADERBOARD_COLUMNS)
+    return frame.sort_values(BLACK_BOX, ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+
+
+def leaderboard_best(frame: pd.DataFrame) -> dict[str, set[int]]:
+    """Per column of LEADERBOARD_BEST, the index of the best row(s) among the methods (ties all marked).
+    The baselines are the reference, not contestants: noise costs no crafting time and would 'win' t1."""
+    contestants = frame[frame["kind"] == "method"]
+    best = {}
+    for column, end in LEADERBOARD_BEST.items():
+        values = pd.to_numeric(contestants[column], errors="coerce").dropna()
+        if values.empty:
+            best[column] = set()
+            continue
+        top = values.max() if end == "max" else values.min()
+        best[column] = set(values.index[np.isclose(values, top, rtol=1e-9, atol=1e-12)])
+    return best

@@ -7,7 +7,9 @@
   same line styles, dashed: masks that use no inference photos;
 - ``targets-<split>``: per black-box target Top-1 bars with 95% bootstrap intervals over identities;
 - ``masks-<split>-<source>``: clean / mask (amplified) / protected photos of a few people per method
-  (Fig. 5/6), from the masks in the result store.
+  (Fig. 5/6), from the masks in the result store;
+- ``profile``: where the runs' time went, per stage, measured beside its compute floor (from the run
+  profile, :mod:`bench.run_profile`; the page's "Where the time goes").
 
 A figure whose rows are absent is skipped with a reason (:class:`Skipped`). Every file records the
 command that made it: in the figure itself (bottom line), in PNG text chunks (Description, Software)
@@ -496,6 +498,41 @@ def mask_grid(store, split: str, methods: list[str] | None = None, source: str |
         # photo grids: 60 dpi keeps a 9-method grid near 1 MB (the PDF holds the full-resolution crops)
         made.append(save(fig, out, f"masks-{split}-{_slug(src)}", caption, command, dpi=60))
     return made
+
+
+# (e) where the time goes -----------------------------------------------------------------------------
+
+PROFILE_STAGES = 15  # the slowest stages drawn; the rest are summed into one bar
+
+
+def profile_bars(profile: pd.DataFrame, out: Path, command: str = REPORT_COMMAND) -> Figure | Skipped:
+    """Horizontal bars of each stage's measured wall time with its floor beside it, slowest first, from a
+    profile table (profile.csv's columns: stage, seconds, floor_s; its 'total' row is left out)."""
+    name = "profile"
+    stages = profile[profile["stage"] != "total"] if not profile.empty else profile
+    if stages.empty:
+        return Skipped(name, "the run profile holds no stage")
+    stages = stages.assign(seconds=pd.to_numeric(stages["seconds"], errors="coerce").fillna(0),
+                           floor_s=pd.to_numeric(stages["floor_s"], errors="coerce"))
+    stages = stages.sort_values("seconds", ascending=False, kind="stable")
+    if len(stages) > PROFILE_STAGES:
+        rest = stages.iloc[PROFILE_STAGES - 1:]
+        other = {"stage": f"{len(rest)} other stages", "seconds": rest["seconds"].sum(),
+                 "floor_s": rest["floor_s"].sum() if rest["floor_s"].notna().any() else np.nan}
+        stages = pd.concat([stages.iloc[:PROFILE_STAGES - 1], pd.DataFrame([other])], ignore_index=True)
+    plt, _ = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.28 * len(stages)))
+    y = np.arange(len(stages))
+    ax.barh(y - 0.2, stages["seconds"], height=0.4, color="#4c72b0", label="measured")
+    ax.barh(y + 0.2, stages["floor_s"].fillna(0), height=0.4, color="#aaaaaa", label="floor (where modelled)")
+    ax.set_yticks(y, stages["stage"], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("wall time (s), summed over the store's runs")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    caption = ("Where the time goes: each stage's measured wall time (blue) and its compute floor (grey: work "
+               "items x the model's best per-item cost; no grey bar: a stage with no model in it, floor not modelled).")
+    return save(fig, out, name, caption, command)
 
 
 def _slug(text: str) -> str:

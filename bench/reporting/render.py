@@ -1,7 +1,8 @@
-"""Text renderings of the report's frames: LaTeX and Markdown tables, and the page's Markdown as HTML.
+"""Text renderings of the report's frames: LaTeX and Markdown tables, the page's Markdown as HTML, and
+the page's sortable tables with the few lines of JavaScript that sort them.
 
-Pure formatting: each function takes an already computed frame (or Markdown text) and returns a string;
-nothing here selects rows or computes a rate.
+Pure formatting: each function takes an already computed frame (or Markdown text, or cells already
+formatted) and returns a string; nothing here selects rows or computes a rate.
 """
 
 from __future__ import annotations
@@ -92,8 +93,7 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-
-# Markdown -> HTML ------------------------------------------------------------------------------------
+# inline Markdown and plain tables as HTML ----------------------------------------------------------
 
 _INLINE = [
     (re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)"), r'<img src="\2" alt="\1">'),
@@ -120,18 +120,115 @@ def _table_html(lines: list[str]) -> str:
     return "\n".join(out + ["</tbody>", "</table>"])
 
 
-def markdown_to_html(md: str, title: str) -> str:
+# sortable tables -------------------------------------------------------------------------------------
+
+# The page's only script: plain JavaScript, inline (no CDN: the page works offline and from a zip). Each
+# header of a table.sortable holds a button; a click sorts the body by that column's data-sort keys
+# (numbers as numbers, text as text, empty cells last in either direction; ties keep their order) and
+# says so in the header's aria-sort, which the CSS also shows as an arrow. ``order`` is the whole sorting
+# rule and is exported where ``module`` exists, so tests can run it under node without a DOM.
+SORT_SCRIPT = r"""(function () {
+  "use strict";
+  function order(keys, ascending) {
+    var idx = keys.map(function (_, i) { return i; });
+    idx.sort(function (a, b) {
+      var x = keys[a], y = keys[b];
+      if (x === "" || y === "") { return (x === "") - (y === "") || a - b; }
+      var nx = Number(x), ny = Number(y);
+      var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : String(x).localeCompare(String(y));
+      return (ascending ? c : -c) || a - b;
+    });
+    return idx;
+  }
+  function sortBy(button) {
+    var th = button.closest("th"), table = th.closest("table"), body = table.tBodies[0];
+    var col = Array.prototype.indexOf.call(th.parentNode.children, th);
+    var ascending = th.getAttribute("aria-sort") === "descending" ||
+      (th.getAttribute("aria-sort") !== "ascending" && th.dataset.first === "ascending");
+    var rows = Array.prototype.slice.call(body.rows);
+    var keys = rows.map(function (r) { var c = r.cells[col]; return c.dataset.sort !== undefined ? c.dataset.sort : c.textContent.trim(); });
+    order(keys, ascending).forEach(function (i) { body.appendChild(rows[i]); });
+    Array.prototype.forEach.call(th.parentNode.children, function (h) { h.removeAttribute("aria-sort"); });
+    th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+  }
+  if (typeof document !== "undefined") {
+    document.querySelectorAll("table.sortable th button").forEach(function (b) {
+      b.addEventListener("click", function () { sortBy(b); });
+    });
+  }
+  if (typeof module !== "undefined") { module.exports = { order: order }; }
+})();"""
+
+
+def sortable_table(head: list[tuple[str, str]], rows: list[list[tuple[str, object, bool]]], caption: str,
+                   sorted_by: int | None = None, descending: bool = True) -> str:
+    """An HTML table whose columns sort on click (SORT_SCRIPT). ``head``: (label, the direction a first
+    click sorts: "ascending" or "descending"); ``rows``: per cell (text, sort key: a number, text, or None
+    for an empty cell, best: bold and said so to screen readers); ``sorted_by``: the column the rows come
+    sorted by (its header carries aria-sort)."""
+    ths = []
+    for i, (label, first) in enumerate(head):
+        sort = f' aria-sort="{"descending" if descending else "ascending"}"' if i == sorted_by else ""
+        ths.append(f'<th scope="col" data-first="{first}"{sort}><button type="button">{html.escape(label)}</button></th>')
+    body = []
+    for cells in rows:
+        tds = []
+        for text, key, best in cells:
+            key = "" if key is None or (isinstance(key, float) and np.isnan(key)) else key
+            key = f"{key:.6g}" if isinstance(key, (float, np.floating)) else str(key)
+            shown = html.escape(text)
+            if best:
+                shown = f'<strong>{shown}</strong><span class="sr-only"> (best)</span>'
+            marked = ' class="best"' if best else ""
+            tds.append(f'<td data-sort="{html.escape(key, quote=True)}"{marked}>{shown}</td>')
+        body.append("<tr>" + "".join(tds) + "</tr>")
+    return "\n".join([f'<table class="sortable">', f"<caption>{_inline(caption)}</caption>",
+                      "<thead><tr>" + "".join(ths) + "</tr></thead>", "<tbody>", *body, "</tbody>", "</table>"])
+
+
+# Markdown -> HTML ------------------------------------------------------------------------------------
+
+# A Markdown block between '<!-- html:NAME -->' and '<!-- /html -->' is shown as the HTML ``raw[NAME]``
+# instead (a Markdown viewer hides the comments and shows the Markdown): the leaderboards are plain
+# tables in index.md and sortable ones, beside their figure, in index.html.
+_RAW_START, _RAW_END = re.compile(r"^<!-- html:(\S+) -->$"), "<!-- /html -->"
+
+STYLE = ("body{font-family:system-ui,sans-serif;max-width:1500px;margin:1.5em auto;padding:0 1em;color:#222}"
+         "table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1em}th,td{border:1px solid #ccc;"
+         "padding:2px 6px;text-align:left}th{background:#f3f3f3}figure{margin:1em 0}figure img{max-width:100%;"
+         "border:1px solid #eee}figcaption{font-size:12px;color:#555}code{font-size:12px}"
+         "caption{text-align:left;font-size:12px;color:#555;padding:2px 0}"
+         ".board{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.board>table{flex:0 0 auto}"
+         ".board>figure{flex:1 1 420px;margin:0}td.best{background:#e6f4ea}"
+         "table.sortable th{padding:0}table.sortable th button{font:inherit;font-weight:bold;background:none;"
+         "border:0;padding:2px 6px;width:100%;text-align:left;cursor:pointer}"
+         "table.sortable th[aria-sort=ascending] button::after{content:' \\25B2'}"
+         "table.sortable th[aria-sort=descending] button::after{content:' \\25BC'}"
+         ".sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}")
+
+
+def markdown_to_html(md: str, title: str, raw: dict[str, str] | None = None, script: str | None = None) -> str:
     """The subset of Markdown this page uses: # headings, | tables |, - lists, paragraphs, figures
-    (a line that is only an image, followed by an italic caption line)."""
+    (a line that is only an image, followed by an italic caption line), and blocks shown as ``raw`` HTML
+    (see _RAW_START); ``script`` goes inline at the end of the body."""
+    raw = raw or {}
     blocks, lines, i = [], md.splitlines(), 0
     while i < len(lines):
         line = lines[i]
-        if not line.strip():
+        if m := _RAW_START.match(line.strip()):
+            j = i + 1
+            while j < len(lines) and lines[j].strip() != _RAW_END:
+                j += 1
+            if m.group(1) in raw:
+                blocks.append(raw[m.group(1)])
+                i = j + 1
+            else:  # no HTML for it: the Markdown inside is shown as it is
+                i += 1
+        elif line.strip() == _RAW_END or not line.strip():
             i += 1
         elif m := re.match(r"^(#{1,4}) (.*)$", line):
             level = len(m.group(1))
-            anchor = re.sub(r"[^a-z0-9]+", "-", m.group(2).lower()).strip("-")
-            blocks.append(f'<h{level} id="{anchor}">{_inline(m.group(2))}</h{level}>')
+            blocks.append(f'<h{level} id="{heading_anchor(m.group(2))}">{_inline(m.group(2))}</h{level}>')
             i += 1
         elif line.startswith("|"):
             j = i
@@ -153,14 +250,17 @@ def markdown_to_html(md: str, title: str) -> str:
             i += 2 if has_caption else 1
         else:
             para = []
-            while i < len(lines) and lines[i].strip() and not lines[i].startswith(("|", "- ", "#")):
+            while i < len(lines) and lines[i].strip() and not lines[i].startswith(("|", "- ", "#")) \
+                    and not _RAW_START.match(lines[i].strip()):
                 para.append(lines[i].strip())
                 i += 1
             blocks.append(f"<p>{_inline(' '.join(para))}</p>")
-    style = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}"
-             "table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1em}th,td{border:1px solid #ccc;"
-             "padding:2px 6px;text-align:left}th{background:#f3f3f3}figure{margin:1em 0}figure img{max-width:100%;"
-             "border:1px solid #eee}figcaption{font-size:12px;color:#555}code{font-size:12px}")
+    tail = f"<script>\n{script}\n</script>\n" if script else ""
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{style}</style>\n</head>\n<body>\n"
-            + "\n".join(blocks) + "\n</body>\n</html>\n")
+            f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+            + "\n".join(blocks) + "\n" + tail + "</body>\n</html>\n")
+
+
+def heading_anchor(text: str) -> str:
+    """The id markdown_to_html gives a heading (for in-page links)."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
