@@ -118,14 +118,16 @@ def figures_markdown(made: list, out: Path) -> str:
 # the page --------------------------------------------------------------------------------------------
 
 def build_sections(selection: Selection, out: Path, store=None, command: str = "bench report",
-                   log=print) -> tuple[dict[str, str], list]:
+                   log=print, dated: bool = True, kept: Path | None = None) -> tuple[dict[str, str], list]:
     """The page's Markdown plus the side files it links to: ({file name: text}, figures). Figures are
-    written to ``out/figures`` here; the text files are returned for the caller to write."""
+    written to ``out/figures`` here; the text files are returned for the caller to write. ``dated``: say
+    when (a page made from the records leaves it out, so the same records give the same page); ``kept``: see
+    :func:`.figures.write_figures`."""
     rows, budget, n_inference = selection.rows, selection.budget, selection.n_inference
     files: dict[str, str] = {}
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    stamp = f" on {time.strftime('%Y-%m-%d %H:%M:%S %Z')}" if dated else ""
     md = ["# cloakbench report", "",
-          f"Made by `{command}` on {stamp}, from {len(rows)} result cells; L2 budget {budget:g}, "
+          f"Made by `{command}`{stamp}, from {len(rows)} result cells; L2 budget {budget:g}, "
           f"{n_inference} inference photos. Protection rates are percentages; intervals are 95% bootstrap "
           "intervals over identities.", "", "## Provenance", "", provenance_markdown(rows)]
     for number, split in ((1, "celebrities"), (2, "commons")):
@@ -160,7 +162,7 @@ def build_sections(selection: Selection, out: Path, store=None, command: str = "
         paper = f"Not available: {err}\n"
     files["paper_vs_ours.md"] = "# AdvCloak paper vs this benchmark\n\n" + paper
     md += ["## Paper vs this benchmark", "", paper, ""]
-    made = write_figures(selection, out / "figures", store=store, command=command)
+    made = write_figures(selection, out / "figures", store=store, command=command, kept=kept)
     md += ["## Figures", "", figures_markdown(made, out)]
     for f in made:
         if not isinstance(f, Figure):
@@ -170,11 +172,12 @@ def build_sections(selection: Selection, out: Path, store=None, command: str = "
     return files, made
 
 
-def write_page(selection: Selection, out: Path, store=None, command: str = "bench report", log=print) -> list[Path]:
+def write_page(selection: Selection, out: Path, store=None, command: str = "bench report", log=print,
+               dated: bool = True, kept: Path | None = None) -> list[Path]:
     """Interval tables, claims, paper comparison, figures and the page, into ``out``; the paths written
     (figures included), ``index.html`` last."""
     out = Path(out)
-    files, made = build_sections(selection, out, store, command, log)
+    files, made = build_sections(selection, out, store, command, log, dated, kept)
     paths = [p for f in made if hasattr(f, "files") for p in f.files]
     for name in sorted(files, key=lambda n: n == PAGE_HTML):
         (out / name).write_text(files[name])
