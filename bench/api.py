@@ -46,7 +46,7 @@ def run(methods, sources=None, targets="all", split: str = "celebrities", *, res
     - ``results``: the result store folder (default: results/ or BENCH_RESULTS);
     - ``options``: any other field of :class:`bench.runner.RunConfig`: ``budgets``, ``seeds``,
       ``n_inference``, ``transforms``, ``protocols`` (each a value or a list), ``params``
-      ({method: {key: value}}), ``device``, ``gallery_split``, ``split_folder``, ``backend``, ``index``,
+      ({method: {key: value}}), ``device`` (default: cuda where available, else cpu), ``gallery_split``, ``split_folder``, ``backend``, ``index``,
       ``craft_batch``.
     """
     import methods as method_pkg
@@ -62,6 +62,10 @@ def run(methods, sources=None, targets="all", split: str = "celebrities", *, res
     for name in LIST_OPTIONS:
         if name in options and (isinstance(options[name], (str, int, float))):
             options[name] = [options[name]]
+    if "device" not in options:  # as `bench run`: the GPU where there is one
+        import torch
+
+        options["device"] = "cuda" if torch.cuda.is_available() else "cpu"
     if "budgets" in options:
         options["budgets"] = [float(b) for b in options["budgets"]]
     source_list = default_sources() if sources is None else (

@@ -257,7 +257,8 @@ def report(origin, results, records, out, budget, n_inference, check, open_page)
         if found:
             raise BenchError(f"{found[0]}\n{len(found)} file(s) differ from what the records give; "
                              "`bench report --from records` rewrites them")
-        click.echo("the committed reports and document tables agree with the records")
+        if found is not None:
+            click.echo("the committed reports and document tables agree with the records")
         return
     source = choose(origin, results, records)
     click.echo(source.describe())

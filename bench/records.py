@@ -159,7 +159,7 @@ class RecordStore:
         out = []
         for path in self.files():
             try:
-                out.append((path, json.loads(path.read_text())))
+                out.append((path, json.loads(path.read_text(encoding="utf-8"))))
             except (OSError, ValueError) as err:
                 raise BenchError(f"{path}: not a readable result record ({err})") from None
         return out
@@ -270,8 +270,8 @@ def export(store, out: Path | None = None, allow_dirty: bool = False, replace: b
     for path in stale:
         path.unlink()
     for path, text in texts.items():
-        if not path.exists() or path.read_text() != text:
-            atomic_write(path, lambda p, t=text: p.write_text(t))
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            atomic_write(path, lambda p, t=text: p.write_text(t, encoding="utf-8"))
     for prof in all_profiles:
         body = {k: v for k, v in prof.items() if k != "file"}
         atomic_write(out / PROFILES / prof["file"], lambda p, b=body: p.write_text(json.dumps(b, indent=1, default=str)))

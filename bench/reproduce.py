@@ -50,11 +50,11 @@ def has_cells(store: ResultStore) -> bool:
 
 
 def choose(origin: str | None = None, results: Path | None = None, records: Path | None = None) -> ReportInput:
-    """The rows to report: ``origin`` 'records' or 'results', default the store when it has cells, else
-    the records."""
+    """The rows to report: ``origin`` 'records' or 'results', default the store when it is named or has
+    cells, else the records. From the records, ``results`` is where the visual grids' masks are looked for."""
     store = ResultStore(results) if results else ResultStore()
-    if origin is None:
-        origin = "results" if has_cells(store) else "records"
+    if origin is None:  # a store named on the command line is meant, even when empty
+        origin = "results" if results or has_cells(store) else "records"
     if origin == "results":
         rows = store.rows()
         if not rows:
@@ -102,7 +102,7 @@ def generate(source: ReportInput, out: Path, budget: float, n_inference: int, *,
         paths = write_reports(source.rows, out, budget, n_inference, results=source.store, log=log,
                               command=command or records_command(budget, n_inference), dated=False,
                               kept=kept or out / "figures", docs=docs)
-        profile = write_profile(source.profiles, out, costs=source.costs or {}) if source.profiles else None
+        profile = write_profile(source.profiles, out, costs=source.costs) if source.profiles else None
     else:
         paths = write_reports(source.rows, out, budget, n_inference, results=source.store, log=log, command=command)
         profile = write_profile(source.profiles, out)
@@ -153,10 +153,10 @@ def _as_repository(folder: Path) -> None:
 
 
 def check(records: Path | None = None, reports: Path | None = None, docs: list[Path] | None = None,
-          budget: float = 1200.0, n_inference: int = 10, log=print) -> list[Difference]:
+          budget: float = 1200.0, n_inference: int = 10, log=print) -> list[Difference] | None:
     """Rebuild the reports from the records in a temporary folder and compare them with ``reports``
     (default: reports/ or BENCH_REPORTS) and ``docs`` (default: :func:`documents`); the differences, first
-    line of each file (empty: all agree, or there are no records to check)."""
+    line of each file (empty: all agree; None: there are no records to check)."""
     from .reporting.page import ignored_by_git
 
     rec = RecordStore(records)
@@ -164,7 +164,7 @@ def check(records: Path | None = None, reports: Path | None = None, docs: list[P
     docs = documents() if docs is None else list(docs)
     if not rec:
         log(f"no records in {rec.root}: nothing to check (`bench records export` writes them)")
-        return []
+        return None
     with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
         tmp = Path(tmp)
         _as_repository(tmp)
