@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .errors import BenchError
 from .paths import repo_root, reports_dir, work_dir
-from .records import RecordStore, records_dir
+from .records import RecordStore
 from .store import ResultStore
 
 ORIGINS = ("records", "results")
@@ -99,14 +99,26 @@ def generate(source: ReportInput, out: Path, budget: float, n_inference: int, *,
     from .run_profile import write_profile
 
     if source.origin == "records":
-        paths = write_reports(source.rows, out, budget, n_inference, results=source.store, log=log,
-                              command=command or records_command(budget, n_inference), dated=False,
-                              kept=kept or out / "figures", docs=docs)
-        profile = write_profile(source.profiles, out, costs=source.costs) if source.profiles else None
+        # built where the checkout's .gitignore judges it as in reports/, then copied: the page names the files
+        # git keeps out without linking them, and must do so alike wherever it is written or checked
+        with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
+            build = Path(tmp) / "reports"
+            as_repository(Path(tmp))
+            built = write_reports(source.rows, build, budget, n_inference, results=source.store, log=log,
+                                  command=command or records_command(budget, n_inference), dated=False,
+                                  kept=kept or out / "figures", docs=docs)
+            profile = write_profile(source.profiles, build, costs=source.costs) if source.profiles else None
+            for path in sorted(p for p in build.rglob("*") if p.is_file()):
+                target = out / path.relative_to(build)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+            paths = [out / p.relative_to(build) if p.is_relative_to(build) else p
+                     for p in built + ([profile] if profile else [])]
+        return paths
     else:
         paths = write_reports(source.rows, out, budget, n_inference, results=source.store, log=log, command=command)
         profile = write_profile(source.profiles, out)
-    return paths + ([profile] if profile else [])
+        return paths + ([profile] if profile else [])
 
 
 # the check ------------------------------------------------------------------------------------------
@@ -140,7 +152,7 @@ def first_difference(committed: Path, expected: Path) -> Difference | None:
     return Difference(committed, len(la), "(line endings differ)", "")
 
 
-def _as_repository(folder: Path) -> None:
+def as_repository(folder: Path) -> None:
     """Make ``folder`` a git work tree with the checkout's .gitignore: the page names the files git keeps
     out of the repository without linking them, and it must judge them as it does in the checkout."""
     ignore = repo_root() / ".gitignore"
@@ -167,7 +179,6 @@ def check(records: Path | None = None, reports: Path | None = None, docs: list[P
         return None
     with tempfile.TemporaryDirectory(prefix="bench-check-") as tmp:
         tmp = Path(tmp)
-        _as_repository(tmp)
         copies = {}
         for i, doc in enumerate(docs):
             copies[doc] = tmp / "docs" / str(i) / doc.name
@@ -181,6 +192,7 @@ def check(records: Path | None = None, reports: Path | None = None, docs: list[P
                  command=records_command(budget, n_inference), log=lambda line: None)
         made = sorted(p for p in out.rglob("*") if p.is_file())
         figures = [p for p in made if p.suffix in FIGURE_SUFFIXES]
+        as_repository(tmp)  # which figures git keeps out, judged as in the checkout's reports/
         ignored = ignored_by_git(figures)
         found = []
         for path in made:
