@@ -11,6 +11,7 @@ from .cli_cloak import cloak, verify_cloak
 from .cli_data import data
 from .cli_evaluate import evaluate
 from .cli_grid import grid
+from .cli_records import records
 from .cli_output import echo_json  # noqa: F401 (kept importable as bench.cli.echo_json)
 from .cli_regress import regress
 from .cli_run import list_methods, report, run
@@ -39,7 +40,7 @@ def main() -> None:
     os.environ.setdefault(ALIGN_AUTO_ENV, "1")
 
 
-for command in (data, zoo, run, report, list_methods, train, regress, cloak, verify_cloak, evaluate, grid):
+for command in (data, zoo, run, report, records, list_methods, train, regress, cloak, verify_cloak, evaluate, grid):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

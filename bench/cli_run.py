@@ -164,7 +164,6 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
     """Craft masks, protect test photos and measure 1:N identification against every target."""
     import methods as method_pkg
     from .reporting import write_reports
-    from .run_profile import write_profile
     from .runner import RunConfig, Runner, default_sources
     from .stages.protocols import PROTOCOLS
     from .stages.transforms import parse_chain
@@ -213,9 +212,7 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
         return
     from .reporting import PAGE_HTML
 
-    paths = write_reports(store.rows(), report_folder, results=store, log=click.echo)
-    profile = write_profile(store.profiles(), report_folder)
-    paths += [profile] if profile else []
+    paths = write_reports(store.rows(), report_folder, results=store, log=click.echo)  # profile.csv included
     for path in paths:
         click.echo(f"wrote {path}")
     page = next((p for p in paths if p.name == PAGE_HTML), None)
@@ -224,28 +221,52 @@ def run(methods, sources, targets, split, gallery, transforms, protocols, budget
 
 
 @click.command("report")
-@click.option("--results", type=click.Path(file_okay=False), help="Result store folder (default: results/).")
+@click.option("--from", "origin", type=click.Choice(["records", "results"]), default=None,
+              help="Rows to report: the committed records (results/records) or a result store; default: the store "
+                   "when it holds cells, else the records. The command says which it used.")
+@click.option("--results", type=click.Path(file_okay=False), help="Result store folder (default: results/ or BENCH_RESULTS).")
+@click.option("--records", type=click.Path(file_okay=False),
+              help="Records folder (default: results/records or BENCH_RECORDS).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default: reports/ or BENCH_REPORTS).")
 @click.option("--budget", default=1200.0, show_default=True, type=Finite(check=budget_check),
               help="The budget the tables show (a finite L2 > 0 on 0-255 pixels).")
 @click.option("--n-inference", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--check", is_flag=True,
+              help="Write nothing: rebuild the reports from the records in a temporary folder and fail, naming the file "
+                   "and its first differing line, where the committed reports (reports/ or BENCH_REPORTS) or the "
+                   "README/docs tables differ.")
 @click.option("--open", "open_page", is_flag=True, help="Open the report page (index.html) in a browser afterwards.")
-def report(results, out, budget, n_inference, open_page):
-    """Write Tables 1-3 (CSV, LaTeX, Markdown with intervals), claims, paper vs ours, figures and the
-    report page (index.md, index.html) from the stored results."""
-    from .paths import reports_dir
-    from .reporting import PAGE_HTML, write_reports
+def report(origin, results, records, out, budget, n_inference, check, open_page):
+    """Write Tables 1-3 (CSV, LaTeX, Markdown with intervals), claims, paper vs ours, figures, the time
+    profile and the report page (index.md, index.html) from the result store or the committed records."""
+    from .paths import reports_dir, work_dir
+    from .reporting import PAGE_HTML
     from .reporting import open_page as open_in_browser
-    from .run_profile import write_profile
-    from .store import ResultStore
+    from .reporting.figures import GRID_MANIFEST
+    from .reproduce import check as check_reports
+    from .reproduce import choose, documents, generate
 
-    store = ResultStore(results) if results else ResultStore()
-    rows = store.rows()
-    if not rows:
-        raise BenchError("the result store is empty: run `bench run` first")
-    paths = write_reports(rows, Path(out) if out else None, budget, n_inference, results=store, log=click.echo)
-    profile = write_profile(store.profiles(), Path(out) if out else reports_dir())
-    paths += [profile] if profile else []
+    if check:
+        if origin == "results" or results or out:
+            raise BenchError("--check compares the committed reports with the records: it takes no --from results, "
+                             "--results or --out (BENCH_REPORTS names another reports folder to check)")
+        found = check_reports(records, budget=budget, n_inference=n_inference, log=click.echo)
+        if found:
+            raise BenchError(f"{found[0]}\n{len(found)} file(s) differ from what the records give; "
+                             "`bench report --from records` rewrites them")
+        if found is not None:
+            click.echo("the committed reports and document tables agree with the records")
+        return
+    source = choose(origin, results, records)
+    click.echo(source.describe())
+    folder = Path(out) if out else reports_dir()
+    # the README's and docs' tables show the records: filled when the committed reports are written
+    committed = source.origin == "records" and folder.resolve() == (work_dir() / "reports").resolve()
+    paths = generate(source, folder, budget, n_inference, docs=documents() if committed else [], log=click.echo)
+    if source.origin == "records" and not any(source.store.masks.glob("*.safetensors")) \
+            and (folder / "figures" / GRID_MANIFEST).exists():
+        click.echo(f"visual grids: no masks in {source.store.masks} (records keep rates, not masks); "
+                   f"left as {folder / 'figures'} has them")
     for path in paths:
         click.echo(f"wrote {path}")
     page = next((p for p in paths if p.name == PAGE_HTML), None)

@@ -181,16 +181,33 @@ def models_in(profiles: list[dict]) -> list[str]:
     return sorted(names)
 
 
-def write_profile(profiles: list[dict], out_dir: Path) -> Path | None:
+def recorded_costs(profiles: list[dict]) -> dict:
+    """The unit costs ``profiles`` recorded on the machines that ran them (the newest wins); measures nothing."""
+    costs = {}
+    for prof in profiles:
+        costs.update(prof.get("unit_costs") or {})
+    return costs
+
+
+def profile_costs(profiles: list[dict]) -> dict:
+    """The recorded unit costs of ``profiles``, the missing ones measured here (cached): what ``bench records
+    export`` stores, so that a report from the records never has to measure."""
+    costs = recorded_costs(profiles)
+    missing = [m for m in models_in(profiles) if m not in costs]
+    if missing or "mtcnn_s_per_photo" not in costs:  # profiles from before unit costs were recorded, or short runs
+        costs.update(unit_costs(missing, "cpu"))
+    return costs
+
+
+def write_profile(profiles: list[dict], out_dir: Path, costs: dict | None = None) -> Path | None:
     """``profile.csv`` (one row per stage, then a total row) from a store's run profiles; None without any.
-    The floors use the unit costs each profile recorded on the machine that ran it (the newest wins)."""
+    ``costs``: the unit costs to use (the records keep them); default :func:`recorded_costs`. A report never
+    measures: a stage whose unit cost is missing gets no floor rather than one timed on the reporting machine."""
     import pandas as pd
 
     if not profiles:
         return None
-    costs = {}
-    for prof in profiles:
-        costs.update(prof.get("unit_costs") or {})
+    costs = recorded_costs(profiles) if costs is None else costs
     rows = profile_rows(profiles, costs)
     wall = sum(p.get("wall_s", 0.0) for p in profiles)
     floor = sum(r["floor_s"] if r["floor_s"] is not None else r["seconds"] for r in rows)

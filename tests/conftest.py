@@ -25,7 +25,7 @@ from bench.paths import repo_root, shared_dir
 
 READ_FROM_SHELL = {"BENCH_FULL_LFW", "BENCH_TEST_CACHE"}
 # committed folders no test may change (tests that read them use repo_root() explicitly)
-COMMITTED = ["reports", "datasets/splits", "methods/weights"]
+COMMITTED = ["reports", "datasets/splits", "methods/weights", "results/records", "docs", "README.md"]
 
 
 def _pin_environment() -> Path:
@@ -52,6 +52,7 @@ def _pin_environment() -> Path:
         "BENCH_CACHE": os.environ.get("BENCH_TEST_CACHE") or str(session / "cache"),
         "BENCH_RESULTS": str(session / "results"),
         "BENCH_REPORTS": str(session / "reports"),
+        "BENCH_RECORDS": str(session / "records"),  # never the committed results/records
         "BENCH_SPLITS": str(session / "splits"),
         "BENCH_GENERATORS": str(session / "generators"),
         # a developer's own registered models would join `--target all` and the zoo listings
@@ -75,7 +76,7 @@ def _fingerprint() -> dict[str, tuple[int, int]]:
     root = repo_root()
     out = {}
     for folder in COMMITTED:
-        for path in sorted((root / folder).rglob("*")):
+        for path in [root / folder] if (root / folder).is_file() else sorted((root / folder).rglob("*")):
             if path.is_file():
                 st = path.stat()
                 out[str(path.relative_to(root))] = (st.st_size, st.st_mtime_ns)
@@ -96,7 +97,7 @@ def changed_committed_files() -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _committed_folders_stay_untouched():
-    """Fail the test that wrote into reports/, datasets/splits/ or methods/weights/ (named in the message)."""
+    """Fail the test that wrote into a committed folder (COMMITTED: reports/, records, docs ...; named in the message)."""
     yield
     changed = changed_committed_files()
     if changed:

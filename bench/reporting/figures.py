@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +79,9 @@ def save(fig, out: Path, name: str, caption: str, command: str, dpi: int = 110) 
     png, pdf = out / f"{name}.png", out / f"{name}.pdf"
     fig.savefig(png, dpi=dpi, metadata={"Title": name, "Description": f"{caption} {made}", "Software": command,
                                         "Comment": made})
-    fig.savefig(pdf, metadata={"Title": name, "Subject": f"{caption} {made}", "Keywords": made, "Creator": command})
+    # no creation date: the same rows give the same PDF bytes (PNG carries no date)
+    fig.savefig(pdf, metadata={"Title": name, "Subject": f"{caption} {made}", "Keywords": made, "Creator": command,
+                               "CreationDate": None})
     plt.close(fig)
     return Figure(name, caption, command, [png, pdf])
 
@@ -541,9 +544,48 @@ def _slug(text: str) -> str:
 
 # all -------------------------------------------------------------------------------------------------
 
+# The visual grids need the crafted masks, which only a result store holds (records keep the rates, not the
+# masks). Every grid drawn is listed in figures/masks.json (name, caption, files), so a report made where the
+# masks are absent (from the committed records, in a fresh clone) leaves the grids as they are and still
+# names them on the page as the report that drew them did.
+GRID_MANIFEST = "masks.json"
+
+
+def kept_grids(kept: Path, split: str, out: Path) -> list[Figure]:
+    """The visual grids of ``split`` that the figures folder ``kept`` lists in its manifest, as figures of
+    ``out`` (their files copied there when ``out`` is another folder and ``kept`` has them)."""
+    path = Path(kept) / GRID_MANIFEST
+    try:
+        listed = json.loads(path.read_text()) if path.exists() else []
+    except (OSError, ValueError):
+        return []
+    made = []
+    for entry in listed:
+        if not isinstance(entry, dict) or not str(entry.get("name", "")).startswith(f"masks-{split}-"):
+            continue
+        files = [Path(out) / name for name in entry.get("files", [])]
+        if Path(kept).resolve() != Path(out).resolve():
+            for f in files:
+                if (Path(kept) / f.name).exists():
+                    out.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(Path(kept) / f.name, f)
+        made.append(Figure(entry["name"], entry.get("caption", ""), entry.get("command", REPORT_COMMAND), files))
+    return made
+
+
+def write_grid_manifest(made: list, out: Path) -> None:
+    grids = [{"name": f.name, "caption": f.caption, "command": f.command, "files": [p.name for p in f.files]}
+             for f in made if isinstance(f, Figure) and f.name.startswith("masks-")]
+    if grids:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / GRID_MANIFEST).write_text(json.dumps(grids, indent=1) + "\n")
+
+
 def write_figures(rows: Selection | Rows, out: Path, budget: float = DEFAULT_BUDGET,
-                  n_inference: int = DEFAULT_N_INFERENCE, store=None, command: str = REPORT_COMMAND) -> list[Figure | Skipped]:
-    """Every figure the selection allows, into ``out`` (a reports/figures folder); skipped ones say why."""
+                  n_inference: int = DEFAULT_N_INFERENCE, store=None, command: str = REPORT_COMMAND,
+                  kept: Path | None = None) -> list[Figure | Skipped]:
+    """Every figure the selection allows, into ``out`` (a reports/figures folder); skipped ones say why.
+    ``kept``: a figures folder whose visual grids stand in for those whose masks ``store`` lacks."""
     selection = Selection.of(rows, budget, n_inference)
     rows, splits = selection.rows, selection.splits
     made: list[Figure | Skipped] = []
@@ -551,9 +593,14 @@ def write_figures(rows: Selection | Rows, out: Path, budget: float = DEFAULT_BUD
         made.append(tradeoff(selection, split, out, command))
         made.append(inference(selection, split, out, command))
         made.append(targets(selection, split, out, command))
+        grids: list[Figure | Skipped] = [Skipped(f"masks-{split}", "no result store given to read masks from")]
         if store is not None:
-            made.extend(mask_grid(store, split, budget=selection.budget, n_inference=selection.n_inference, out=out,
-                                  command=command, rows=rows[rows["split"] == split]))
-        else:
-            made.append(Skipped(f"masks-{split}", "no result store given to read masks from"))
+            grids = mask_grid(store, split, budget=selection.budget, n_inference=selection.n_inference, out=out,
+                              command=command, rows=rows[rows["split"] == split])
+        if kept is not None and not any(isinstance(g, Figure) for g in grids):
+            # a report from the records: the same wherever it runs, so the reason names no local folder
+            grids = kept_grids(kept, split, out) or [Skipped(f"masks-{split}", "the masks are not here (records keep "
+                                                             "rates, not masks; `bench run` stores them)")]
+        made.extend(grids)
+    write_grid_manifest(made, out)
     return made

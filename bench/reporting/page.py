@@ -198,15 +198,17 @@ def leaderboard_section(selection: Selection, computed: dict, made: list, out: P
 
 # where the time goes ---------------------------------------------------------------------------------
 
-def profile_section(store, out: Path, command: str) -> tuple[list[str], list, list[Path]]:
+def profile_section(store, out: Path, command: str, profiles: list[dict] | None = None,
+                    costs: dict | None = None) -> tuple[list[str], list, list[Path]]:
     """"Where the time goes": the run profile (profile.csv, written here from the store's run profiles
     so the page shows what the file holds; without any, the profile.csv already in ``out``, as a
     committed report folder has it), as a table and a bar figure. (Markdown lines, figures, paths written.)"""
-    profiles = store.profiles() if store is not None else []
+    if profiles is None:
+        profiles = store.profiles() if store is not None else []
     md = ["## Where the time goes", ""]
     if profiles:
-        path = write_profile(profiles, out)
-        md += [f"Summed over the {len(profiles)} run profile(s) of the result store ([{PROFILE_CSV}]({PROFILE_CSV})).", ""]
+        path = write_profile(profiles, out, costs=costs)
+        md += [f"Summed over the {len(profiles)} run profile(s) of the rows' origin ([{PROFILE_CSV}]({PROFILE_CSV})).", ""]
     elif (out / PROFILE_CSV).is_file():
         path = out / PROFILE_CSV
         md += [f"From [{PROFILE_CSV}]({PROFILE_CSV}) as found in the report folder (the result store holds no "
@@ -276,14 +278,19 @@ def figures_markdown(made: list, out: Path) -> str:
 # the page --------------------------------------------------------------------------------------------
 
 def build_sections(selection: Selection, out: Path, store=None, command: str = "bench report",
-                   log=print, origin: str | None = None) -> tuple[dict[str, str], list, list[Path]]:
+                   log=print, origin: str | None = None, dated: bool = True, kept: Path | None = None,
+                   profiles: list[dict] | None = None, costs: dict | None = None
+                   ) -> tuple[dict[str, str], list, list[Path]]:
     """The page's Markdown and HTML plus the side files it links to: ({file name: text}, figures, other
     paths written). Figures (and profile.csv) are written under ``out`` here; the text files are returned
-    for the caller to write. ``origin`` names where the rows came from (default: the result store)."""
+    for the caller to write. ``origin`` names where the rows came from (default: the result store);
+    ``dated``: say when (a page made from the records leaves it out, so the same records give the same
+    page); ``kept``: see :func:`.figures.write_figures`; ``profiles``/``costs``: the run profiles and unit
+    costs of "where the time goes" (default: the store's profiles and the costs they recorded)."""
     rows, budget, n_inference = selection.rows, selection.budget, selection.n_inference
     files: dict[str, str] = {}
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    made = write_figures(selection, out / "figures", store=store, command=command)
+    stamp = f" on {time.strftime('%Y-%m-%d %H:%M:%S %Z')}" if dated else ""
+    made = write_figures(selection, out / "figures", store=store, command=command, kept=kept)
     for f in made:
         if not isinstance(f, Figure):
             log(str(f))
@@ -298,13 +305,13 @@ def build_sections(selection: Selection, out: Path, store=None, command: str = "
         except ValueError as err:  # no cells at this budget / n_inference
             computed[("missing", split)] = f"{err}."
     md = ["# cloakbench report", "",
-          f"Made by `{command}` on {stamp}, from {len(rows)} result cells; L2 budget {budget:g}, "
+          f"Made by `{command}`{stamp}, from {len(rows)} result cells; L2 budget {budget:g}, "
           f"{n_inference} inference photos. Protection rates are percentages; intervals are 95% bootstrap "
           "intervals over identities.", ""]
     board, raw = leaderboard_section(selection, computed, made, out, ignored)
     origin = origin or (f"the result store `{_shown_path(store.root)}`" if store is not None else "the given rows")
     md += board + [origin_line(rows, origin), ""]
-    profile_md, profile_figures, written = profile_section(store, out, command)
+    profile_md, profile_figures, written = profile_section(store, out, command, profiles, costs)
     md += profile_md + ["## Provenance", "", provenance_markdown(rows)]
     for number, split in SPLITS:
         if split not in computed:
@@ -341,11 +348,12 @@ def build_sections(selection: Selection, out: Path, store=None, command: str = "
 
 
 def write_page(selection: Selection, out: Path, store=None, command: str = "bench report", log=print,
-               origin: str | None = None) -> list[Path]:
+               origin: str | None = None, dated: bool = True, kept: Path | None = None,
+               profiles: list[dict] | None = None, costs: dict | None = None) -> list[Path]:
     """Leaderboards, profile, interval tables, claims, paper comparison, figures and the page, into
     ``out``; the paths written (figures and profile.csv included), ``index.html`` last."""
     out = Path(out)
-    files, made, written = build_sections(selection, out, store, command, log, origin)
+    files, made, written = build_sections(selection, out, store, command, log, origin, dated, kept, profiles, costs)
     paths = [p for f in made if isinstance(f, Figure) for p in f.files]
     paths += [p for p in written if p not in paths]
     for name in sorted(files, key=lambda n: n == PAGE_HTML):

@@ -15,6 +15,7 @@ from ..errors import BenchError
 from ..paths import reports_dir
 from ..store import ResultStore
 from ..superseded import describe, split_superseded
+from .doctables import fill
 from .page import write_page
 from .render import frame_latex, protection_latex, protection_markdown
 from .selection import DEFAULT_BUDGET, DEFAULT_N_INFERENCE, Selection, check_rates
@@ -68,13 +69,20 @@ def report_files(selection: Selection) -> dict[str, str]:
 
 def write_reports(rows: list[dict], out: Path | None = None, budget: float = DEFAULT_BUDGET,
                   n_inference: int = DEFAULT_N_INFERENCE, *, results=None, command: str | None = None,
-                  log=print) -> list[Path]:
+                  log=print, dated: bool = True, kept: Path | None = None, docs: list[Path] = (),
+                  origin: str | None = None, profiles: list[dict] | None = None,
+                  costs: dict | None = None) -> list[Path]:
     """Write the tables to ``out`` (default: reports/ or BENCH_REPORTS). Every table is built before the
     first file is written, so a bad cell leaves the reports on disk as they were; so does an empty run.
     Then the interval tables, claims, paper comparison, figures and the page (:mod:`.page`): ``results``
     is the result store (folder or ResultStore; default: results/ or BENCH_RESULTS) whose masks the visual
     grids show, ``command`` what the figures record as their maker, ``log`` gets skipped figures' reasons
-    and the cells left out for a replaced generator checkpoint (bench/superseded.py)."""
+    and the cells left out for a replaced generator checkpoint (bench/superseded.py). ``dated``: the page
+    says when it was made; ``kept``: a figures folder whose visual grids stand in for absent masks;
+    ``docs``: Markdown files whose bench:table blocks are filled (:mod:`.doctables`; changed ones are
+    rewritten and returned); ``origin``, ``profiles``, ``costs``: where the rows came from and the run
+    profiles (with their unit costs) that profile.csv and the page's "where the time goes" show (default:
+    the result store and its profiles)."""
     rows, stale = split_superseded(list(rows))
     for line in describe(stale):
         log(line)
@@ -89,12 +97,19 @@ def write_reports(rows: list[dict], out: Path | None = None, budget: float = DEF
                          f"{', '.join(str(n) for n in sorted(set(df['n_inference'].astype(int))) if n)} "
                          "(bench report --budget B --n-inference N)")
     files = report_files(selection)
+    documents = {Path(d): Path(d).read_text() for d in docs}
+    filled = {d: fill(text, selection, str(d)) for d, text in documents.items()}
     out = Path(out) if out else reports_dir()
     out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (out / name).write_text(text)
     written = [out / name for name in files]
+    for doc, text in filled.items():
+        if text != documents[doc]:
+            doc.write_text(text)
+            written.append(doc)
     store = results if isinstance(results, ResultStore) else ResultStore(results)
     command = command or (f"bench report --results {as_typed(store.root)} --out {as_typed(out)} --budget {budget:g} "
                           f"--n-inference {n_inference}")
-    return written + write_page(selection, out, store=store, command=command, log=log)
+    return written + write_page(selection, out, store=store, command=command, log=log, dated=dated, kept=kept,
+                                origin=origin, profiles=profiles, costs=costs)
