@@ -57,7 +57,7 @@ def people(aligned):
     return [to_canonical(aligned(split.files(p, "inference")[:4])) for p in PEOPLE]
 
 
-@pytest.mark.parametrize("name", ["fi-uap", "opom-affine", "opom-convex"])
+@pytest.mark.parametrize("name", ["fi-uap", "opom-affine", "opom-convex", "opom-convex-eot"])
 def test_batched_crafting_gives_each_persons_own_mask(name, people, surrogate):
     """``craft_masks`` crafts three real people in one forward/backward per step. The loss is a sum of the
     people's losses, so each mask should be its one-at-a-time mask; larger conv batches round differently
