@@ -60,7 +60,7 @@ def spec_of(method: str) -> TrainingSpec:
 
 # options added after checkpoints shipped: they define a run only when set, so the shipped cards' run ids (and
 # continuing those runs) stay valid
-ADDED_OPTIONS = {"stage2_budget": 0.0}
+ADDED_OPTIONS = {"stage2_budget": 0.0, "eot_stage1": False, "eot_stage2": False, "eot_strength": 1.0}
 
 
 def run_id(spec: TrainingSpec, source: str, cfg: TrainConfig) -> str:
