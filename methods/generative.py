@@ -8,6 +8,9 @@ Each is a trained network used with no optimisation at craft time: one batched f
 * ``advcloak``, ``advcloak-center``, ``advcloak-affine``, ``advcloak-convex`` (person-specific; Liu et al.,
   arXiv 2312.14407): the mean perturbation of the stage-II generator trained with that variant's
   adversarial term (own feature / class centre / affine hull / convex hull).
+* ``advcloak-eot`` (person-specific): ``advcloak-convex`` whose stage II passed each protected face through
+  a random member of the differentiable transform family before the surrogate (:mod:`.robust_transforms`),
+  so the masks aim at what survives re-alignment, blur, resizing and JPEG.
 * ``gap`` (universal; Poursaeed et al. 2018, adapted to faces): one mask for everyone, a function of
   the weights alone; the harness crafts it once.
 
@@ -50,6 +53,9 @@ class TrainingSpec:
 
 class GeneratorMethod(MaskMethod):
     training: ClassVar[TrainingSpec]
+    # training options (bench/training/config.py) that define this method: `bench train` refuses a run without
+    # them rather than ship, under this name, a generator trained otherwise (checked, never silently set)
+    training_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **overrides: Any):
         super().__init__(**overrides)
@@ -154,6 +160,15 @@ class AdvCloakConvex(PersonGeneratorMethod):
     name = "advcloak-convex"
     training = TrainingSpec("stage2", "advcloak-convex", "convex")
     description = "AdvCloak-ConvexHull: stage II pushes features out of the convex hull (class-centre warm-up)."
+
+
+@register_method
+class AdvCloakEOT(PersonGeneratorMethod):
+    name = "advcloak-eot"
+    training = TrainingSpec("stage2", "advcloak-eot", "convex")
+    training_options = {"eot_stage2": True}
+    description = ("AdvCloak-ConvexHull trained through the transform family (stage II sees x + Delta shifted, blurred, "
+                   "resized or JPEG-compressed): configs/train/robust/advcloak-eot.toml.")
 
 
 @register_method

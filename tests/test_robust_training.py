@@ -87,3 +87,24 @@ def test_eot_options_define_a_run_only_when_set_and_are_checked():
     assert AdvCloakConfig.of(tiny_config(eot_stage2=True, eot_strength=0.5)).eot_strength == 0.5
     with pytest.raises(BenchError, match="eot_strength must be in"):
         tiny_config(eot_strength=1.5)
+
+
+def test_advcloak_eot_trains_only_through_the_transforms_and_crafts_from_its_checkpoint(small_training_faces, tmp_path,
+                                                                                         monkeypatch):
+    """advcloak-eot refuses a run without eot_stage2 (it would ship a plain generator under a robust name); with
+    it, a tiny stage I + stage II export a checkpoint that the method crafts masks from."""
+    from methods import create_method
+    from methods.checkpoints import Checkpoint
+
+    with pytest.raises(BenchError, match="advcloak-eot is trained with eot_stage2=True: add --set eot_stage2=true"):
+        make_trainer("advcloak-eot", tmp_path, small_training_faces)
+    make_trainer("advfaces", tmp_path, small_training_faces).run(steps=1)
+    path = make_trainer("advcloak-eot", tmp_path, small_training_faces, tiny_config(eot_stage2=True)).run(steps=2)
+    card = Checkpoint(SOURCE, "advcloak-eot", "advcloak-eot", tmp_path / "ckpt").card()
+    assert path.name == "advcloak-eot.safetensors" and card["config"]["eot_stage2"] and card["variant"] == "convex"
+    monkeypatch.setenv("BENCH_GENERATORS", str(tmp_path / "ckpt"))
+    from bench.zoo import create_recognizer
+
+    x = torch.from_numpy(small_training_faces.faces[:4]).permute(0, 3, 1, 2).float().div(255)
+    mask = create_method("advcloak-eot").craft_mask(x, [create_recognizer(SOURCE)])
+    assert mask.shape == (3, 112, 112) and mask.abs().sum() > 0

@@ -58,6 +58,16 @@ def spec_of(method: str) -> TrainingSpec:
     return cls.training
 
 
+def check_method_options(method: str, cfg: TrainConfig) -> None:
+    """A method defined by training options (``GeneratorMethod.training_options``) trains only with them."""
+    wanted = METHODS.entry(method).factory.training_options
+    missing = {k: v for k, v in wanted.items() if getattr(cfg, k) != v}
+    if missing:
+        sets = " ".join(f"--set {k}={str(v).lower()}" for k, v in missing.items())
+        raise BenchError(f"{method} is trained with {', '.join(f'{k}={v}' for k, v in missing.items())}: add {sets} "
+                         f"(or use its experiment file under configs/train/)")
+
+
 # options added after checkpoints shipped: they define a run only when set, so the shipped cards' run ids (and
 # continuing those runs) stay valid
 ADDED_OPTIONS = {"stage2_budget": 0.0, "eot_stage1": False, "eot_stage2": False, "eot_strength": 1.0}
@@ -94,6 +104,7 @@ class Trainer:
     def __init__(self, method: str, source: str, cfg: TrainConfig, *, device: str = "cpu", progress: bool = True,
                  runs_root: Path | None = None, checkpoints_root: Path | None = None, faces: TrainingFaces | None = None):
         self.spec = spec_of(method)
+        check_method_options(method, cfg)
         self.stage = STAGES.create(self.spec.stage, cfg=cfg)
         self.world = World.from_env()
         self.method, self.source, self.cfg, self.progress = method, source, cfg, progress and self.world.main
