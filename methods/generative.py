@@ -77,6 +77,7 @@ class GeneratorMethod(MaskMethod):
         return AdvFacesGenerator(card["config"]["width"])
 
     def network(self, surrogate, device: torch.device) -> torch.nn.Module:
+        """The generator trained against ``surrogate`` (a zoo model, or an ensemble ``a+b``: its card names both)."""
         ckpt = self.checkpoint_for(surrogate.name)
         sha = ckpt.sha256()
         if sha not in self._nets:
@@ -98,15 +99,25 @@ class GeneratorMethod(MaskMethod):
         return self._nets[sha].to(device)
 
     def _one_surrogate(self, surrogates):
-        if len(surrogates) != 1:
-            raise BenchError(f"{self.name!r} uses a generator trained against one model: give exactly one --source "
-                             f"(got {len(surrogates)}); an ensemble needs its own `bench train`")
-        return surrogates[0]
+        """The model the generator was trained against: the one surrogate, or several as their ensemble ``a+b``
+        (a generator trained with ``bench train ... --source a+b``)."""
+        if len(surrogates) == 1:
+            return surrogates[0]
+        from bench.zoo.ensemble import ensemble_card
+
+        return _CardOnly(ensemble_card([s.name for s in surrogates]))
 
     def perturb(self, faces, surrogates) -> torch.Tensor:
         net = self.network(self._one_surrogate(surrogates), faces.device)
         with torch.no_grad():
             return net(faces)
+
+
+class _CardOnly:
+    """What ``network`` reads of a surrogate (its name and card): an ensemble's, without loading its members again."""
+
+    def __init__(self, card):
+        self.card, self.name = card, card.name
 
 
 class PersonGeneratorMethod(GeneratorMethod):

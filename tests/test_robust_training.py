@@ -108,3 +108,43 @@ def test_advcloak_eot_trains_only_through_the_transforms_and_crafts_from_its_che
     x = torch.from_numpy(small_training_faces.faces[:4]).permute(0, 3, 1, 2).float().div(255)
     mask = create_method("advcloak-eot").craft_mask(x, [create_recognizer(SOURCE)])
     assert mask.shape == (3, 112, 112) and mask.abs().sum() > 0
+
+
+ENSEMBLE = "mobileface+dlib-resnet"
+
+
+def test_an_ensemble_source_averages_its_members_cosines(small_training_faces):
+    from bench.features import model_fingerprint
+    from bench.zoo import create_recognizer
+    from bench.zoo.ensemble import create_surrogate
+
+    ensemble = create_surrogate(ENSEMBLE)
+    members = [create_recognizer(n) for n in ENSEMBLE.split("+")]
+    x = torch.from_numpy(small_training_faces.faces[[0, 1, 20]]).permute(0, 3, 1, 2).float().div(255)
+    with torch.no_grad():
+        joint = ensemble(x)
+        per_member = torch.stack([m(x)[0] @ m(x)[1:].T for m in members])
+    torch.testing.assert_close(joint[0] @ joint[1:].T, per_member.mean(0), atol=1e-5, rtol=0)
+    assert ensemble.name == ENSEMBLE and ensemble.differentiable and joint.shape[1] == sum(m.embedding_dim for m in members)
+    assert ensemble.card.extra["fingerprint"] == "+".join(model_fingerprint(m.card) for m in members)  # follows each
+    assert create_surrogate("mobileface").name == "mobileface"
+    with pytest.raises(BenchError, match="distinct models"):
+        create_surrogate("mobileface+mobileface")
+
+
+@pytest.mark.slow
+def test_a_generator_trains_against_an_ensemble_and_crafts_from_both_surrogates(small_training_faces, tmp_path,
+                                                                                 monkeypatch):
+    from bench.training.trainer import Trainer
+    from bench.zoo import create_recognizer
+    from methods import create_method
+
+    trainer = Trainer("advfaces", ENSEMBLE, tiny_config(eot_stage1=True), runs_root=tmp_path / "runs",
+                      checkpoints_root=tmp_path / "ckpt", faces=small_training_faces, progress=False)
+    path = trainer.run(steps=2)
+    assert path.parent.name == ENSEMBLE
+    monkeypatch.setenv("BENCH_GENERATORS", str(tmp_path / "ckpt"))
+    x = torch.from_numpy(small_training_faces.faces[:4]).permute(0, 3, 1, 2).float().div(255)
+    method = create_method("advfaces-plus")
+    mask = method.craft_mask(x, [create_recognizer(n) for n in ENSEMBLE.split("+")])
+    assert mask.shape == (3, 112, 112) and method.trained_against(ENSEMBLE) == ENSEMBLE.split("+")

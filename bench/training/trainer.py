@@ -38,7 +38,7 @@ from ..errors import BenchError
 from ..features import model_fingerprint
 from ..paths import results_dir
 from ..provenance import config_hash, provenance
-from ..zoo import create_recognizer
+from ..zoo.ensemble import create_surrogate
 from .config import TrainConfig
 from .data import TrainingFaces
 from .distributed import World
@@ -111,7 +111,7 @@ class Trainer:
         self.device = self.world.join(torch.device(device))
         self.ckpt_root = checkpoints_root or checkpoint_root()
         self.run_dir = (runs_root or results_dir() / "training") / source / run_id(self.spec, source, cfg)
-        self.surrogate = create_recognizer(source, device=self.device)
+        self.surrogate = create_surrogate(source, device=self.device)  # "a+b": the mean-cosine ensemble
         if not self.surrogate.differentiable:
             raise BenchError(f"{source!r} is black-box: a generator can only be trained against a differentiable model")
         self.faces = faces or TrainingFaces.load(val_identities=cfg.val_identities, seed=cfg.seed, progress=self.progress)
