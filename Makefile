@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: the CPU machines here install these two from local wheels
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/python -m pip install -q -e ".[test,onnx,ray]"
+	$(BIN)/python -m pip install -q -e ".[test,onnx,ray,robust]"
 	# facenet-pytorch pins torch<2.3 in its metadata but works with 2.14: install it without deps
 	$(BIN)/python -m pip install -q --no-deps facenet-pytorch==2.6.0
 	@touch $(STAMP)

@@ -21,7 +21,7 @@ def _option_overrides(items: tuple[str, ...]) -> dict[str, str]:
 
 @click.command("run")
 @click.argument("methods_", metavar="[METHODS]", required=False)
-@click.option("--source", help="The differentiable zoo model the generator is trained against.")
+@click.option("--source", help="The differentiable zoo model the generator is trained against; a+b: their mean-cosine ensemble.")
 @click.option("--profile", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
               help="cpu: narrow networks that train in minutes on 2 cores; paper: the paper's widths and settings.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Total steps of the run (default: the profile's).")
@@ -60,7 +60,8 @@ def train(ctx, methods_, source, profile, steps, minutes, device, sets, config_f
     if not methods_ or not source:
         raise BenchError("give METHODS and --source, or a --config file that names them (see `bench train --help`)")
     names = method_pkg.METHODS.parse_list(methods_)
-    RECOGNIZERS.entry(source)
+    for member in source.split("+"):  # "a+b": an ensemble of zoo models (bench/zoo/ensemble.py)
+        RECOGNIZERS.entry(member.strip())
     cfg = make_config(profile, **options)
     device = _device(device)  # a device that exists here, checked as bench run checks it (not a torch traceback)
     for name in names:

@@ -5,6 +5,6 @@ group ``bench.methods``.
 """
 
 from .base import METHODS, MaskMethod, create_method, method_info, register_method
-from . import baselines, feature_attacks, generative, lowkey  # noqa: F401  (register the built-in methods)
+from . import baselines, eot_attacks, feature_attacks, generative, lowkey  # noqa: F401  (register the built-in methods)
 
 __all__ = ["METHODS", "MaskMethod", "create_method", "method_info", "register_method"]

@@ -59,13 +59,20 @@ class FeatureAttack(MaskMethod):
     def projection_kind(self, step: int) -> str:
         return self.subspace
 
+    def views(self, adv: torch.Tensor, generators: list[torch.Generator], per_person: int) -> tuple[torch.Tensor, int]:
+        """What the surrogates see of the protected photos ``adv`` (``per_person`` photos of each of
+        ``len(generators)`` people, person by person), and how many views each photo has: here the photos
+        themselves. The EOT variants (:mod:`.eot_attacks`) return each photo through random transforms."""
+        return adv, 1
+
     def loss(self, feats: list[torch.Tensor], clean: list[torch.Tensor], step: int) -> torch.Tensor:
-        """Summed over photos and surrogates (the per-photo gradient must not shrink with n)."""
+        """Summed over photos and surrogates (the per-photo gradient must not shrink with n). ``feats`` may hold
+        several views of each photo, consecutive (``views``): each is compared with its photo's clean feature."""
         total = 0.0
         kind = self.projection_kind(step)
         for f, c in zip(feats, clean):
             if kind == "self":
-                total = total + (f - c).square().sum()
+                total = total + (f - c.repeat_interleave(len(f) // len(c), 0)).square().sum()
             else:
                 total = total + subspace_loss(f, c, kind, reduction="sum")
         return total
@@ -85,7 +92,8 @@ class FeatureAttack(MaskMethod):
         clean = [c.reshape(people, n, -1) for c in _clean_features(flat, surrogates)]
         for t in range(p.steps):
             adv = (faces + delta[:, None]).clamp(0, 1).flatten(0, 1).requires_grad_(True)
-            feats = [s(adv).reshape(people, n, -1) for s in surrogates]
+            seen, views = self.views(adv, generators, n)
+            feats = [s(seen).reshape(people, n * views, -1) for s in surrogates]
             loss = self.loss_people(feats, clean, t)
             (grad,) = torch.autograd.grad(loss, adv)
             stepped = (adv.detach() + step * grad.sign()).clamp(0, 1).reshape(faces.shape) - faces
@@ -107,7 +115,8 @@ class FeatureAttack(MaskMethod):
         clean = _clean_features(faces, surrogates)
         for t in range(p.steps):
             adv = (faces + delta).clamp(0, 1).requires_grad_(True)
-            loss = self.loss([s(adv) for s in surrogates], clean, t)
+            seen, _ = self.views(adv, [generator], len(faces))
+            loss = self.loss([s(seen) for s in surrogates], clean, t)
             (grad,) = torch.autograd.grad(loss, adv)
             stepped = (adv.detach() + step * grad.sign()).clamp(0, 1) - faces
             delta = (stepped.mean(0) if shared else stepped).clamp(-eps, eps)

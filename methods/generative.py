@@ -8,6 +8,9 @@ Each is a trained network used with no optimisation at craft time: one batched f
 * ``advcloak``, ``advcloak-center``, ``advcloak-affine``, ``advcloak-convex`` (person-specific; Liu et al.,
   arXiv 2312.14407): the mean perturbation of the stage-II generator trained with that variant's
   adversarial term (own feature / class centre / affine hull / convex hull).
+* ``advcloak-eot`` (person-specific): ``advcloak-convex`` whose stage II passed each protected face through
+  a random member of the differentiable transform family before the surrogate (:mod:`.robust_transforms`),
+  so the masks aim at what survives re-alignment, blur, resizing and JPEG.
 * ``gap`` (universal; Poursaeed et al. 2018, adapted to faces): one mask for everyone, a function of
   the weights alone; the harness crafts it once.
 
@@ -50,6 +53,9 @@ class TrainingSpec:
 
 class GeneratorMethod(MaskMethod):
     training: ClassVar[TrainingSpec]
+    # training options (bench/training/config.py) that define this method: `bench train` refuses a run without
+    # them rather than ship, under this name, a generator trained otherwise (checked, never silently set)
+    training_options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **overrides: Any):
         super().__init__(**overrides)
@@ -71,6 +77,7 @@ class GeneratorMethod(MaskMethod):
         return AdvFacesGenerator(card["config"]["width"])
 
     def network(self, surrogate, device: torch.device) -> torch.nn.Module:
+        """The generator trained against ``surrogate`` (a zoo model, or an ensemble ``a+b``: its card names both)."""
         ckpt = self.checkpoint_for(surrogate.name)
         sha = ckpt.sha256()
         if sha not in self._nets:
@@ -92,15 +99,25 @@ class GeneratorMethod(MaskMethod):
         return self._nets[sha].to(device)
 
     def _one_surrogate(self, surrogates):
-        if len(surrogates) != 1:
-            raise BenchError(f"{self.name!r} uses a generator trained against one model: give exactly one --source "
-                             f"(got {len(surrogates)}); an ensemble needs its own `bench train`")
-        return surrogates[0]
+        """The model the generator was trained against: the one surrogate, or several as their ensemble ``a+b``
+        (a generator trained with ``bench train ... --source a+b``)."""
+        if len(surrogates) == 1:
+            return surrogates[0]
+        from bench.zoo.ensemble import ensemble_card
+
+        return _CardOnly(ensemble_card([s.name for s in surrogates]))
 
     def perturb(self, faces, surrogates) -> torch.Tensor:
         net = self.network(self._one_surrogate(surrogates), faces.device)
         with torch.no_grad():
             return net(faces)
+
+
+class _CardOnly:
+    """What ``network`` reads of a surrogate (its name and card): an ensemble's, without loading its members again."""
+
+    def __init__(self, card):
+        self.card, self.name = card, card.name
 
 
 class PersonGeneratorMethod(GeneratorMethod):
@@ -154,6 +171,15 @@ class AdvCloakConvex(PersonGeneratorMethod):
     name = "advcloak-convex"
     training = TrainingSpec("stage2", "advcloak-convex", "convex")
     description = "AdvCloak-ConvexHull: stage II pushes features out of the convex hull (class-centre warm-up)."
+
+
+@register_method
+class AdvCloakEOT(PersonGeneratorMethod):
+    name = "advcloak-eot"
+    training = TrainingSpec("stage2", "advcloak-eot", "convex")
+    training_options = {"eot_stage2": True}
+    description = ("AdvCloak-ConvexHull trained through the transform family (stage II sees x + Delta shifted, blurred, "
+                   "resized or JPEG-compressed): configs/train/robust/advcloak-eot.toml.")
 
 
 @register_method

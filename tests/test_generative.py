@@ -30,6 +30,7 @@ from methods.generative import GeneratorMethod
 from test_methods import PERSON, similarity_after
 
 GENERATOR_METHODS = ["advcloak", "advcloak-center", "advcloak-affine", "advcloak-convex", "advfaces", "advfaces-plus", "gap"]
+NOT_YET_SHIPPED = ["advcloak-eot"]  # registered, trained by configs/train/robust/ (tests/test_robust_training.py)
 CHECKPOINTS = ["stage1", "advcloak", "advcloak-center", "advcloak-affine", "advcloak-convex", "gap"]
 SHIPPED_SOURCES = sorted(p.name for p in SHIPPED.iterdir() if p.is_dir()) if SHIPPED.is_dir() else []
 SOURCE = "mobileface"  # the fastest white-box model: the unit tests craft with its checkpoints
@@ -48,7 +49,7 @@ def person(aligned):
 
 def test_every_trainable_method_is_registered_with_its_checkpoint():
     trainable = sorted(n for n in METHODS.names() if issubclass(METHODS.entry(n).factory, GeneratorMethod))
-    assert trainable == sorted(GENERATOR_METHODS)
+    assert trainable == sorted(GENERATOR_METHODS + NOT_YET_SHIPPED)
     assert {spec_of(m).checkpoint for m in GENERATOR_METHODS} == set(CHECKPOINTS)
     with pytest.raises(BenchError, match="not trained; trainable methods: advcloak"):
         spec_of("opom-convex")
@@ -128,7 +129,8 @@ def test_missing_altered_and_misused_checkpoints_give_clear_errors(person, surro
     with pytest.raises(BenchError, match="trained against another version of 'mobileface'.*bench train gap --source mobileface"):
         create_method("gap").craft(inference, [surrogate])
     monkeypatch.delenv("BENCH_GENERATORS")
-    with pytest.raises(BenchError, match="give exactly one --source"):
+    # several surrogates name the ensemble generator (bench train --source a+b), which is not shipped
+    with pytest.raises(WeightFileError, match=r"bench train advcloak --source mobileface\+dlib-resnet"):
         create_method("advcloak").craft(inference, [surrogate, create_recognizer("dlib-resnet")])
 
 

@@ -135,6 +135,8 @@ METHOD_COLOURS = {
     "advfaces-plus": "#2ca02c", "advfaces": "#98df8a",
     "opom-convex": "#d62728", "opom-center": "#ff9896", "opom-affine": "#e377c2",
     "fi-uap": "#ff7f0e", "fim": "#ffbb78", "lowkey": "#8c564b", "gap": "#9467bd",
+    # the transform-robust (EOT) variants: darker shades of their family's hue
+    "advcloak-eot": "#0b5563", "opom-convex-eot": "#7f0000", "fi-uap-eot": "#a63603",
 }
 
 

@@ -65,6 +65,13 @@ class TrainConfig:
     # adds; 0 = the paper (Delta as generated, its size held by the hinge alone). steps.at_budget says why.
     stage2_budget: float = 0.0
     convex_warmup: float = 0.4  # fraction of stage II using class-centre anchors (the official code: 40 of 100 epochs)
+    # expectation over transformation (methods/robust_transforms.py): the surrogate sees each protected face through
+    # a random member of the differentiable transform family (shift, similarity, blur, down-up resize, JPEG or none),
+    # in stage I and/or stage II; the discriminator still sees the protected face itself. eot_strength scales every
+    # range of the family (0-1). Off by default (the papers).
+    eot_stage1: bool = False
+    eot_stage2: bool = False
+    eot_strength: float = 1.0
     # GAP
     gap_width: int = 64
     gap_blocks: int = 6
@@ -96,6 +103,8 @@ class TrainConfig:
                 raise BenchError(f"training option {name} must be a finite number > 0, got {v}")
         if not 0 <= self.stage2_budget < float("inf"):
             raise BenchError(f"stage2_budget must be 0 (off) or a finite L2 > 0, got {self.stage2_budget}")
+        if not 0 <= self.eot_strength <= 1:
+            raise BenchError(f"eot_strength must be in [0, 1], got {self.eot_strength}")
         if not 0 <= self.convex_warmup <= 1:
             raise BenchError(f"convex_warmup must be in [0, 1], got {self.convex_warmup}")
         if self.stage2_identities < 2:
@@ -130,12 +139,13 @@ class AdvFacesConfig:
     betas: tuple[float, float]
     loss: GeneratorLoss
     steps: int
+    eot_strength: float = 0.0  # > 0: the surrogate sees x + delta through the transform family at this strength
 
     @classmethod
     def of(cls, cfg: TrainConfig) -> "AdvFacesConfig":
         return cls(cfg.width, cfg.d_width, cfg.output_init_scale, cfg.batch_size, cfg.lr, (cfg.beta1, cfg.beta2),
                    GeneratorLoss(cfg.gan_weight, cfg.adv_weight, cfg.hinge_weight, cfg.hinge_eps, cfg.noisy_labels),
-                   cfg.stage1_steps)
+                   cfg.stage1_steps, cfg.eot_strength if cfg.eot_stage1 else 0.0)
 
 
 @dataclass(frozen=True)
@@ -154,13 +164,15 @@ class AdvCloakConfig:
     budget: float  # > 0: the GAN and adversarial terms see each Delta at this L2 (steps.at_budget)
     convex_warmup: float
     steps: int
+    eot_strength: float = 0.0  # > 0: the surrogate sees x + Delta through the transform family at this strength
 
     @classmethod
     def of(cls, cfg: TrainConfig) -> "AdvCloakConfig":
         return cls(cfg.width, cfg.d_width, cfg.output_init_scale, cfg.stage2_identities, cfg.stage2_photos, cfg.stage2_lr,
                    (cfg.beta1, cfg.beta2),
                    GeneratorLoss(cfg.gan_weight, cfg.stage2_adv_weight, cfg.hinge_weight, cfg.hinge_eps, cfg.noisy_labels),
-                   cfg.stage2_average, cfg.stage2_budget, cfg.convex_warmup, cfg.stage2_steps)
+                   cfg.stage2_average, cfg.stage2_budget, cfg.convex_warmup, cfg.stage2_steps,
+                   cfg.eot_strength if cfg.eot_stage2 else 0.0)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,10 @@
   variant's anchor (own feature / class centre / affine or convex hull projection, no gradient
   through the solver). With ``stage2_budget`` set, the GAN and adversarial terms see each ``Delta``
   rescaled to that L2 (``at_budget``).
+* EOT (``eot_stage1`` / ``eot_stage2``): the surrogate sees each protected face through a random member of the
+  differentiable transform family (:mod:`methods.robust_transforms`), drawn from the run's generator; the
+  discriminator judges the protected face itself, and the clean features are the untransformed faces' (the
+  gallery an attacker holds).
 * GAP: one universal perturbation ``G(z)`` rescaled to the budget at every step; it minimises the
   cosine between protected and clean features of a batch of faces.
 
@@ -21,6 +25,7 @@ from typing import Callable
 import torch
 
 from methods.generator_losses import adversarial_cosine, gan_discriminator_loss, gan_generator_loss, norm_hinge
+from methods.robust_transforms import TransformFamily
 
 from ..budget import PIXEL_SCALE, scale_to_budget
 from .config import AdvCloakConfig, AdvFacesConfig, GAPConfig, GeneratorLoss
@@ -60,6 +65,11 @@ def _generator_update(nets: Nets, gan: torch.Tensor, cos: torch.Tensor, masks: t
             "hinge": float(hinge.detach()), "l2_255": float(masks.detach().flatten(1).norm(dim=1).mean() * PIXEL_SCALE)}
 
 
+def seen_by_surrogate(adv: torch.Tensor, eot_strength: float, rng: torch.Generator) -> torch.Tensor:
+    """The protected faces as the surrogate sees them: through one random transform each when ``eot_strength`` > 0."""
+    return TransformFamily(strength=eot_strength).sample(adv, rng) if eot_strength else adv
+
+
 def stage1_step(nets: Nets, surrogate, x: torch.Tensor, cfg: AdvFacesConfig, rng: torch.Generator) -> dict[str, float]:
     with torch.no_grad():
         clean = surrogate(x)
@@ -68,7 +78,7 @@ def stage1_step(nets: Nets, surrogate, x: torch.Tensor, cfg: AdvFacesConfig, rng
     loss_d = _discriminator_step(nets, x, adv, cfg.loss, rng)
     nets.opt_g.zero_grad(set_to_none=True)
     gan = gan_generator_loss(nets.discriminator(adv))
-    cos = adversarial_cosine(surrogate(adv), clean, "plain")
+    cos = adversarial_cosine(surrogate(seen_by_surrogate(adv, cfg.eot_strength, rng)), clean, "plain")
     return _generator_update(nets, gan, cos, delta, cfg.loss, loss_d)
 
 
@@ -89,7 +99,7 @@ def stage2_step(nets: Nets, surrogate, x: torch.Tensor, variant: str, cfg: AdvCl
     loss_d = _discriminator_step(nets, flat, adv_flat, cfg.loss, rng)
     nets.opt_g.zero_grad(set_to_none=True)
     gan = gan_generator_loss(nets.discriminator(adv_flat))
-    feats = surrogate(adv_flat).reshape(people, photos, -1)
+    feats = surrogate(seen_by_surrogate(adv_flat, cfg.eot_strength, rng)).reshape(people, photos, -1)
     cos = torch.stack([adversarial_cosine(feats[p], clean[p], variant) for p in range(people)]).mean()
     return _generator_update(nets, gan, cos, shared, cfg.loss, loss_d)
 

@@ -38,7 +38,7 @@ from ..errors import BenchError
 from ..features import model_fingerprint
 from ..paths import results_dir
 from ..provenance import config_hash, provenance
-from ..zoo import create_recognizer
+from ..zoo.ensemble import create_surrogate
 from .config import TrainConfig
 from .data import TrainingFaces
 from .distributed import World
@@ -58,9 +58,19 @@ def spec_of(method: str) -> TrainingSpec:
     return cls.training
 
 
+def check_method_options(method: str, cfg: TrainConfig) -> None:
+    """A method defined by training options (``GeneratorMethod.training_options``) trains only with them."""
+    wanted = METHODS.entry(method).factory.training_options
+    missing = {k: v for k, v in wanted.items() if getattr(cfg, k) != v}
+    if missing:
+        sets = " ".join(f"--set {k}={str(v).lower()}" for k, v in missing.items())
+        raise BenchError(f"{method} is trained with {', '.join(f'{k}={v}' for k, v in missing.items())}: add {sets} "
+                         f"(or use its experiment file under configs/train/)")
+
+
 # options added after checkpoints shipped: they define a run only when set, so the shipped cards' run ids (and
 # continuing those runs) stay valid
-ADDED_OPTIONS = {"stage2_budget": 0.0}
+ADDED_OPTIONS = {"stage2_budget": 0.0, "eot_stage1": False, "eot_stage2": False, "eot_strength": 1.0}
 
 
 def run_id(spec: TrainingSpec, source: str, cfg: TrainConfig) -> str:
@@ -94,13 +104,14 @@ class Trainer:
     def __init__(self, method: str, source: str, cfg: TrainConfig, *, device: str = "cpu", progress: bool = True,
                  runs_root: Path | None = None, checkpoints_root: Path | None = None, faces: TrainingFaces | None = None):
         self.spec = spec_of(method)
+        check_method_options(method, cfg)
         self.stage = STAGES.create(self.spec.stage, cfg=cfg)
         self.world = World.from_env()
         self.method, self.source, self.cfg, self.progress = method, source, cfg, progress and self.world.main
         self.device = self.world.join(torch.device(device))
         self.ckpt_root = checkpoints_root or checkpoint_root()
         self.run_dir = (runs_root or results_dir() / "training") / source / run_id(self.spec, source, cfg)
-        self.surrogate = create_recognizer(source, device=self.device)
+        self.surrogate = create_surrogate(source, device=self.device)  # "a+b": the mean-cosine ensemble
         if not self.surrogate.differentiable:
             raise BenchError(f"{source!r} is black-box: a generator can only be trained against a differentiable model")
         self.faces = faces or TrainingFaces.load(val_identities=cfg.val_identities, seed=cfg.seed, progress=self.progress)
