@@ -214,3 +214,22 @@ def test_bench_report_says_which_rows_it_used(records, tmp_path, monkeypatch, sp
     assert (tmp_path / "out" / "table2_commons.csv").exists() and (tmp_path / "out" / "profile.csv").exists()
     r = CliRunner().invoke(main, ["report", "--from", "results", "--out", str(tmp_path / "out")])
     assert r.exit_code != 0 and "is empty" in r.output, r.output
+
+
+def test_a_headline_with_top_keeps_the_best_rows_and_both_baselines(records):
+    """`top=N` (the README's headline): the N best rows, best first, then none and noise; a bad N is one
+    clear error naming the option."""
+    from bench.reporting.doctables import fill
+    from bench.reporting.selection import Selection
+
+    selection = Selection(RecordStore(records).rows(), 1200.0, 10)
+    full = fill("<!-- bench:table headline split=commons -->\n<!-- /bench:table -->", selection)
+    top = fill("<!-- bench:table headline split=commons top=2 -->\n<!-- /bench:table -->", selection)
+    body = [line for line in full.splitlines() if line.startswith("| ") and "method" not in line]
+    kept = [line for line in top.splitlines() if line.startswith("| ") and "method" not in line]
+    methods = [line.split("|")[1].strip() for line in kept]
+    assert len(body) > 4 and kept[:2] == [r for r in body if r.split("|")[1].strip() not in ("none", "noise")][:2]
+    assert sorted(methods[2:]) == ["noise", "none"] and len(kept) == 4
+    assert "the 2 best rows and the baselines" in top
+    with pytest.raises(BenchError, match="top= takes a positive whole number, got 'two'"):
+        fill("<!-- bench:table headline top=two -->\n<!-- /bench:table -->", selection)
