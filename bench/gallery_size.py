@@ -29,16 +29,25 @@ def gallery_of(protocol: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-def curve(rows: pd.DataFrame, sizes: dict[str, int], split: str, budget: float = 1200.0) -> pd.DataFrame:
-    """Mean Top-1 protection (and cells) per method, white-box or not, and gallery size."""
+def curve(rows: pd.DataFrame, sizes: dict[str, int], split: str, budget: float = 1200.0,
+          n_inference: int = 10) -> pd.DataFrame:
+    """Mean Top-1 protection (and cells) per method, white-box or not, and gallery size. Only the (method,
+    source, target) cells measured against every gallery present count, so each line compares the same
+    masks and recognizers at every size (the default gallery also holds the sweeps' and other methods'
+    cells); ``n_inference``: the inference-photo count of the masks (the sweep's other counts left out)."""
     if rows.empty:
         raise BenchError("no stored cells: run `bench run --gallery G` for each gallery first (README: gallery size)")
     proto = rows["protocol"].astype(str)
     transforms = rows["transforms"].fillna("").astype(str) if "transforms" in rows else ""
     df = rows[(rows["split"] == split) & (rows["budget"].astype(float) == budget) & proto.str.startswith("ident-")
               & ~proto.str.contains("/index:") & (transforms == "")].copy()
+    if "n_inference" in df:
+        df = df[df["n_inference"].astype(int).isin((n_inference, 0))]  # 0: the baselines, made from no photo
     df["gallery"] = df["protocol"].map(gallery_of)
     df = df[df["gallery"].isin(sizes)]
+    key = ["method", "source", "target"]
+    everywhere = df.groupby(key)["gallery"].transform("nunique") == df["gallery"].nunique()
+    df = df[everywhere]
     if df.empty:
         raise BenchError(f"no probe-side cells of split {split!r} at budget {budget} against {', '.join(sizes)}")
     df["distractors"] = df["gallery"].map(sizes)
@@ -48,17 +57,20 @@ def curve(rows: pd.DataFrame, sizes: dict[str, int], split: str, budget: float =
 
 
 def plot(c: pd.DataFrame, out: Path, command: str):
-    from .figures import _pyplot, save
+    from .reporting.figures import _palette, _pyplot, save
 
     plt, sns = _pyplot()
+    palette = _palette(c["method"])  # the report's colour per method, the same in both panels
     boxes = [b for b in ("white-box", "black-box") if b in set(c["box"])]
     fig, axes = plt.subplots(1, len(boxes), figsize=(4.4 * len(boxes), 3.4), squeeze=False, sharey=True)
     for ax, box in zip(axes[0], boxes):
-        sns.lineplot(data=c[c["box"] == box], x="distractors", y="top1_protection", hue="method", marker="o", ax=ax)
+        panel = c[c["box"] == box]
+        sns.lineplot(data=panel, x="distractors", y="top1_protection", hue="method", marker="o", ax=ax,
+                     palette=palette, hue_order=[m for m in palette if m in set(panel["method"])])
         ax.set(xscale="log", title=f"{box} cells", xlabel="distractors in the gallery (log)", ylabel="Top-1 protection")
     fig.tight_layout()
     caption = ("Mean Top-1 protection (probe-side, exact search, photos as saved) against the number of real "
-               "distractors; each point averages the stored cells of every source and target.")
+               "distractors; each point averages the same cells (every source and target measured against every gallery).")
     return save(fig, out, "gallery-size", caption, command)
 
 

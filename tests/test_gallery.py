@@ -101,3 +101,28 @@ def _first_files(person: str, n: int) -> list[str]:
     from bench.paths import data_dir
 
     return sorted(f"{person}/{p.name}" for p in (data_dir() / "glint-celeb24-112" / person).glob("*.jpg"))[:n]
+
+
+def test_gallery_size_curve_and_figure_on_fixture_rows(tmp_path):
+    """Fixture rows (hand-built cells, not a run): the curve keeps only the cells measured against every
+    gallery (a method at one size only, and the inference-photo sweep's other counts, would bend a line),
+    keeps the baselines (made from no photo: n_inference 0), and the figure is written."""
+    from bench.gallery_size import curve, plot
+
+    def cell(method, source, target, gallery, rate, n_inference=10):
+        return {"split": "celebrities", "budget": 1200.0, "protocol": f"ident-v1/{gallery}/k1,5/far0.001",
+                "transforms": "", "n_inference": n_inference, "method": method, "source": source,
+                "target": target, "white_box": source == target, "top1_protection": rate}
+
+    rows = [cell("opom-convex", "mobileface", t, g, r) for g, r in (("g1k", 0.4), ("g3k", 0.5))
+            for t in ("mobileface", "dlib-resnet")]
+    rows += [cell("none", "-", "dlib-resnet", g, r, n_inference=0) for g, r in (("g1k", 0.1), ("g3k", 0.2))]
+    rows += [cell("gap", "mobileface", "dlib-resnet", "g3k", 0.9),  # one gallery only
+             cell("opom-convex", "mobileface", "dlib-resnet", "g3k", 0.0, n_inference=3)]  # the sweep
+    c = curve(pd.DataFrame(rows), {"g1k": 1000, "g3k": 3000}, "celebrities")
+    got = {(b, m, d): (round(p, 6), n) for b, m, d, p, n in c.itertuples(index=False)}
+    assert got == {("black-box", "none", 1000): (0.1, 1), ("black-box", "none", 3000): (0.2, 1),
+                   ("black-box", "opom-convex", 1000): (0.4, 1), ("black-box", "opom-convex", 3000): (0.5, 1),
+                   ("white-box", "opom-convex", 1000): (0.4, 1), ("white-box", "opom-convex", 3000): (0.5, 1)}
+    figure = plot(c, tmp_path, "test")
+    assert all(p.stat().st_size > 1000 for p in figure.files)
