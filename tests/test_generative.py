@@ -30,7 +30,7 @@ from methods.generative import GeneratorMethod
 from test_methods import PERSON, similarity_after
 
 GENERATOR_METHODS = ["advcloak", "advcloak-center", "advcloak-affine", "advcloak-convex", "advfaces", "advfaces-plus", "gap"]
-ROBUST_SHIPPED = {"advcloak-eot": ["mobileface", "dlib-resnet"]}  # trained by configs/train/robust/; from these sources so far
+ROBUST_SHIPPED = {"advcloak-eot": ["mobileface", "dlib-resnet", "hse-faceres"]}  # trained by configs/train/robust/; from these sources so far
 CHECKPOINTS = ["stage1", "advcloak", "advcloak-center", "advcloak-affine", "advcloak-convex", "gap"]
 SHIPPED_SOURCES = sorted(p.name for p in SHIPPED.iterdir() if p.is_dir()) if SHIPPED.is_dir() else []
 SOURCE = "mobileface"  # the fastest white-box model: the unit tests craft with its checkpoints
