@@ -37,12 +37,12 @@ def curve(rows: pd.DataFrame, sizes: dict[str, int], split: str, budget: float =
     cells); ``n_inference``: the inference-photo count of the masks (the sweep's other counts left out)."""
     if rows.empty:
         raise BenchError("no stored cells: run `bench run --gallery G` for each gallery first (README: gallery size)")
-    proto = rows["protocol"].astype(str)
-    transforms = rows["transforms"].fillna("").astype(str) if "transforms" in rows else ""
-    df = rows[(rows["split"] == split) & (rows["budget"].astype(float) == budget) & proto.str.startswith("ident-")
-              & ~proto.str.contains("/index:") & (transforms == "")].copy()
-    if "n_inference" in df:
-        df = df[df["n_inference"].astype(int).isin((n_inference, 0))]  # 0: the baselines, made from no photo
+    from .reporting.selection import Selection
+
+    # the report's own cell selection: split, budget, n_inference (or 0: the baselines, made from no photo),
+    # probe-side identification on photos as saved; then exact search only
+    df = Selection(rows, budget, n_inference).cells(split)
+    df = df[~df["protocol"].astype(str).str.contains("/index:")].copy()
     df["gallery"] = df["protocol"].map(gallery_of)
     df = df[df["gallery"].isin(sizes)]
     key = ["method", "source", "target"]
