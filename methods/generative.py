@@ -11,6 +11,11 @@ Each is a trained network used with no optimisation at craft time: one batched f
 * ``advcloak-eot`` (person-specific): ``advcloak-convex`` whose stage II passed each protected face through
   a random member of the differentiable transform family before the surrogate (:mod:`.robust_transforms`),
   so the masks aim at what survives re-alignment, blur, resizing and JPEG.
+* ``advfaces-eot`` (image-specific), ``advcloak-eot-stage1`` and ``advcloak-eot-both`` (person-specific): the
+  robust-training ablation. ``advfaces-eot`` is a stage I trained through the transform family (checkpoint
+  ``stage1-eot``); ``advcloak-eot-stage1`` is the plain ConvexHull stage II on it (transforms in stage I only),
+  ``advcloak-eot-both`` the transform-robust stage II on it (transforms in both stages). With ``advcloak-convex``
+  (neither) and ``advcloak-eot`` (stage II only) they make the four rows of the ablation.
 * ``gap`` (universal; Poursaeed et al. 2018, adapted to faces): one mask for everyone, a function of
   the weights alone; the harness crafts it once.
 
@@ -36,7 +41,7 @@ import torch
 from bench.errors import BenchError, WeightFileError
 from bench.features import model_fingerprint
 
-from .base import MaskMethod, register_method
+from .base import METHODS, MaskMethod, register_method
 from .checkpoints import Checkpoint
 from .nets import AdvFacesGenerator, GAPGenerator
 
@@ -49,6 +54,7 @@ class TrainingSpec:
     checkpoint: str  # checkpoint name, shared by methods that use the same network
     variant: str = "plain"  # stage II adversarial term (methods/generator_losses.py)
     trainer: str = ""  # the method name `bench train` is called with
+    starts_from: str = "stage1"  # stage II: the stage-I checkpoint both networks start from
 
 
 class GeneratorMethod(MaskMethod):
@@ -111,6 +117,16 @@ class GeneratorMethod(MaskMethod):
         net = self.network(self._one_surrogate(surrogates), faces.device)
         with torch.no_grad():
             return net(faces)
+
+
+def stage1_trainer(checkpoint: str) -> str:
+    """The method whose ``bench train`` writes the stage-I checkpoint ``checkpoint`` (stage II starts from it)."""
+    for name in METHODS.names():
+        cls = METHODS.entry(name).factory
+        if isinstance(cls, type) and issubclass(cls, GeneratorMethod) and cls.training.stage == "stage1" \
+                and cls.training.checkpoint == checkpoint:
+            return cls.training.trainer or name
+    raise BenchError(f"no method trains the stage-I checkpoint {checkpoint!r}")
 
 
 class _CardOnly:
@@ -180,6 +196,37 @@ class AdvCloakEOT(PersonGeneratorMethod):
     training_options = {"eot_stage2": True}
     description = ("AdvCloak-ConvexHull trained through the transform family (stage II sees x + Delta shifted, blurred, "
                    "resized or JPEG-compressed): configs/train/robust/advcloak-eot.toml.")
+
+
+@register_method
+class AdvFacesEOT(GeneratorMethod):
+    name = "advfaces-eot"
+    kind = "image"
+    training = TrainingSpec("stage1", "stage1-eot", trainer="advfaces-eot")
+    training_options = {"eot_stage1": True}
+    description = ("AdvFaces trained through the transform family (the surrogate sees x + Delta shifted, blurred, resized "
+                   "or JPEG-compressed): the stage I of the robust-training ablation, configs/train/robust/.")
+
+    def forward(self, faces, surrogates, generator):
+        return self.perturb(faces, surrogates)
+
+
+@register_method
+class AdvCloakEOTStage1(PersonGeneratorMethod):
+    name = "advcloak-eot-stage1"
+    training = TrainingSpec("stage2", "advcloak-eot-stage1", "convex", starts_from="stage1-eot")
+    training_options = {"eot_stage2": False}
+    description = ("AdvCloak-ConvexHull with the transforms in stage I only: the plain ConvexHull stage II on "
+                   "advfaces-eot's generator (robust-training ablation).")
+
+
+@register_method
+class AdvCloakEOTBoth(PersonGeneratorMethod):
+    name = "advcloak-eot-both"
+    training = TrainingSpec("stage2", "advcloak-eot-both", "convex", starts_from="stage1-eot")
+    training_options = {"eot_stage2": True}
+    description = ("AdvCloak-ConvexHull with the transforms in both stages: advcloak-eot's stage II on advfaces-eot's "
+                   "generator (robust-training ablation).")
 
 
 @register_method

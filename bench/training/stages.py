@@ -18,6 +18,7 @@ from typing import ClassVar, Protocol
 import torch
 
 from methods.checkpoints import Checkpoint
+from methods.generative import TrainingSpec, stage1_trainer
 from methods.nets import AdvFacesGenerator, GAPGenerator, PatchDiscriminator
 
 from ..errors import BenchError
@@ -32,6 +33,7 @@ class Run(Protocol):
     """What a stage reads of the training run that holds it (:class:`.trainer.Trainer`)."""
 
     source: str
+    spec: TrainingSpec
     device: torch.device
     world: World
     ckpt_root: Path
@@ -117,14 +119,15 @@ class AdvCloakStage(Stage):
     def build(self, trainer):
         c = self.config
         nets = _adversarial(trainer, c)
-        stage1 = Checkpoint(trainer.source, "stage1", "advfaces", trainer.ckpt_root)
+        name = trainer.spec.starts_from
+        stage1 = Checkpoint(trainer.source, name, stage1_trainer(name), trainer.ckpt_root)
         card = stage1.card()
         if (card["config"]["width"], card["config"]["d_width"]) != (c.width, c.d_width):
             raise BenchError(f"{stage1.weights_path} has width {card['config']['width']}/{card['config']['d_width']}, "
                              f"this profile {c.width}/{c.d_width}: train stage I with the same profile first")
         nets.generator.load_state_dict(stage1.load("generator."))
         nets.discriminator.load_state_dict(stage1.load("discriminator."))
-        return nets, {"checkpoint": f"{trainer.source}/stage1", "sha256": stage1.sha256()}
+        return nets, {"checkpoint": f"{trainer.source}/{name}", "sha256": stage1.sha256()}
 
     def step(self, trainer, progress):
         x = trainer.faces.identity_batch(self.config.identities, self.config.photos, trainer.rng).to(trainer.device)

@@ -76,7 +76,9 @@ ADDED_OPTIONS = {"stage2_budget": 0.0, "eot_stage1": False, "eot_stage2": False,
 def run_id(spec: TrainingSpec, source: str, cfg: TrainConfig) -> str:
     defining = {k: v for k, v in dataclasses.asdict(cfg).items()
                 if k not in STOPPING_FIELDS and not (k in ADDED_OPTIONS and v == ADDED_OPTIONS[k])}
-    return f"{spec.checkpoint}-{config_hash({'spec': dataclasses.asdict(spec), 'source': source, **defining})[:10]}"
+    # likewise a spec field added later counts only when it differs from what every earlier spec meant
+    spec_fields = {k: v for k, v in dataclasses.asdict(spec).items() if not (k == "starts_from" and v == "stage1")}
+    return f"{spec.checkpoint}-{config_hash({'spec': spec_fields, 'source': source, **defining})[:10]}"
 
 
 @contextmanager
