@@ -21,7 +21,7 @@ from bench.paths import repo_root
 PACKAGES = ("bench", "methods")
 REPORTING = "bench.reporting"
 # bottom to top; modules of one layer may not import each other (paper and figures are siblings)
-REPORT_LAYERS = [("selection",), ("render",), ("tables",), ("claims",), ("paper", "figures"), ("page", "doctables"), ("report",)]
+REPORT_LAYERS = [("selection",), ("render",), ("tables",), ("claims",), ("paper", "figures", "attackers"), ("page", "doctables"), ("report",)]
 
 
 @dataclass(frozen=True)

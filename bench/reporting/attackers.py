@@ -1,0 +1,127 @@
+"""What a mask keeps under each attacker, and the robust-training ablation: per-source tables with intervals.
+
+Both read probe-side identification cells of one split and source under every transform chain the selection
+holds (``""``: the crop as saved, the paper's setting; ``realistic:png``: the mask put into the full photo, saved
+and re-detected; ``blur:1``, ``jpeg:75``...). A rate is the black-box average Top-1 protection (%) over the
+targets other than the source, with its 95% bootstrap interval over identities
+(:func:`bench.uncertainty.bootstrap_rate`); a method measured on only some of those targets under an attacker
+shows ``-`` there rather than an average over fewer targets.
+
+* :func:`attacker_frame`: methods x attackers.
+* :func:`ablation_frame`: methods x (black-box and white-box, crop and full photo, the paired full-photo
+  difference to a reference method, SSIM): the table of the robust-training ablation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BenchError
+from ..uncertainty import Interval, bootstrap_rate, paired_difference
+from .claims import black_box_targets, pooled_cells
+from .selection import CONFIG_SETTINGS, PAPER_PROTOCOL, Selection, protocol_of, row_labels
+
+CROP = ""
+FULL_PHOTO = "realistic:png"
+BASELINES = ("noise",)
+
+
+def attacker_name(transforms: str) -> str:
+    return {CROP: "crop (as saved)", FULL_PHOTO: "full photo"}.get(transforms, transforms)
+
+
+def _order(transforms: str) -> tuple:
+    """Crop first, then the full-photo deliveries, then the distortions by name."""
+    return (transforms != CROP, not transforms.startswith("realistic"), transforms != FULL_PHOTO, transforms)
+
+
+class SourceCells:
+    """One split's probe-side identification cells from one source (and the baselines), by attacker."""
+
+    def __init__(self, selection: Selection, split: str, source: str):
+        df = selection.cells(split, paper=False)
+        df = df[protocol_of(df).str.startswith(PAPER_PROTOCOL) & df["source"].isin([source, "-"])]
+        if df.empty or not (df["source"] == source).any():
+            raise BenchError(f"no probe-side cells of split {split!r} from source {source!r} at L2 "
+                             f"{selection.budget:g}")
+        self.source = source
+        self.df = df.assign(row=row_labels(df, ["source", "method"], CONFIG_SETTINGS),
+                            transforms=df["transforms"].fillna("").astype(str))
+        crop = self.df[self.df["transforms"] == CROP]
+        self.black = black_box_targets(crop if not crop.empty else self.df, source)
+        self.white = sorted(set(self.df.loc[(self.df["source"] == source) & self.df["white_box"].astype(bool), "target"]))
+        self.pooled = {t: pooled_cells(g) for t, g in self.df.groupby("transforms")}
+
+    @property
+    def attackers(self) -> list[str]:
+        return sorted(self.pooled, key=_order)
+
+    def cells(self, method: str, transforms: str, targets: list[str]) -> list[dict] | None:
+        """The pooled cells of ``method`` under ``transforms`` on ``targets`` in order; None when one is missing."""
+        pooled = self.pooled.get(transforms, {})
+        found = [pooled.get((self.source, method, t)) or pooled.get(("-", method, t)) for t in targets]
+        return found if targets and all(c is not None for c in found) else None
+
+    def rate(self, method: str, transforms: str, white: bool = False) -> Interval | None:
+        cells = self.cells(method, transforms, self.white if white else self.black)
+        return None if cells is None else bootstrap_rate(cells, k=1)
+
+    def ssim(self, method: str, transforms: str, column: str = "ssim") -> float:
+        g = self.df[(self.df["row"] == method) & (self.df["transforms"] == transforms)]
+        return float(g[column].mean()) if column in g and not g.empty else float("nan")
+
+
+def _text(iv: Interval | None) -> str:
+    return "-" if iv is None else f"{iv.estimate:.1f} [{iv.low:.1f}, {iv.high:.1f}]"
+
+
+def _methods(cells: SourceCells, methods: list[str] | None) -> list[str]:
+    known = list(dict.fromkeys(cells.df["row"]))
+    wanted = methods or [m for m in known if m not in ("none",)]
+    unknown = [m for m in wanted if m not in known]
+    if unknown:
+        raise BenchError(f"no cells of {', '.join(unknown)} from {cells.source}; measured: {', '.join(known)}")
+    return wanted
+
+
+def attacker_frame(selection: Selection, split: str, source: str, methods: list[str] | None = None) -> pd.DataFrame:
+    """Methods x attackers: black-box average Top-1 protection (%) [95% CI], then the crop's SSIM."""
+    cells = SourceCells(selection, split, source)
+    rows = []
+    for method in _methods(cells, methods):
+        row = {"method": method}
+        row.update({attacker_name(t): _text(cells.rate(method, t)) for t in cells.attackers})
+        row["SSIM"] = f"{cells.ssim(method, CROP):.3f}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ablation_frame(selection: Selection, split: str, source: str, methods: list[str],
+                   reference: str) -> pd.DataFrame:
+    """Per method: black-box and white-box Top-1 protection (%) at crop level and through the full photo, the
+    paired full-photo black-box difference to ``reference`` (points, 95% CI), and the crop's SSIM."""
+    cells = SourceCells(selection, split, source)
+    methods = _methods(cells, list(dict.fromkeys([reference, *methods])))
+    ref = cells.cells(reference, FULL_PHOTO, cells.black)
+    rows = []
+    for method in methods:
+        mine = cells.cells(method, FULL_PHOTO, cells.black)
+        diff = "-" if method == reference or mine is None or ref is None else \
+            f"{paired_difference(mine, ref, k=1)}"
+        rows.append({"method": method,
+                     "black-box crop": _text(cells.rate(method, CROP)),
+                     "black-box full photo": _text(cells.rate(method, FULL_PHOTO)),
+                     f"full photo vs {reference} (points)": diff,
+                     "white-box crop": _text(cells.rate(method, CROP, white=True)),
+                     "white-box full photo": _text(cells.rate(method, FULL_PHOTO, white=True)),
+                     "SSIM": f"{cells.ssim(method, CROP):.3f}"})
+    return pd.DataFrame(rows)
+
+
+def targets_note(selection: Selection, split: str, source: str) -> str:
+    cells = SourceCells(selection, split, source)
+    people = cells.df["identities"].max() if "identities" in cells.df else np.nan
+    return (f"{split}, masks from {source}, L2 {selection.budget:g}, {selection.n_inference} inference photos"
+            + ("" if pd.isna(people) else f", {int(people)} people")
+            + f"; black-box targets: {', '.join(cells.black)}; white-box: {', '.join(cells.white) or 'none'}")
