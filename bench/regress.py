@@ -32,7 +32,9 @@ class RegressionConfig:
     gallery_from: str = "distractors"
     gallery_size: int = 600
     seed: int = 0
-    methods: tuple[str, ...] = ("none", "noise", "opom-convex", "advcloak-convex")
+    # advcloak-eot: the transform-robust generator (issue 21), so a change to its shipped weights or to the
+    # generator path shows here too
+    methods: tuple[str, ...] = ("none", "noise", "opom-convex", "advcloak-convex", "advcloak-eot")
     source: str = "mobileface"
     targets: tuple[str, ...] = ("mobileface", "hse-faceres", "dlib-resnet")
     budget: float = 1200.0
