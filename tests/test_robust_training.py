@@ -148,3 +148,23 @@ def test_a_generator_trains_against_an_ensemble_and_crafts_from_both_surrogates(
     method = create_method("advfaces-plus")
     mask = method.craft_mask(x, [create_recognizer(n) for n in ENSEMBLE.split("+")])
     assert mask.shape == (3, 112, 112) and method.trained_against(ENSEMBLE) == ENSEMBLE.split("+")
+
+
+def test_the_ablation_stage_twos_start_from_the_robust_stage_one_and_keep_their_own_options(small_training_faces,
+                                                                                            tmp_path):
+    """advfaces-eot writes its own stage-I checkpoint (stage1-eot, never over stage1); advcloak-eot-stage1 and
+    advcloak-eot-both start from it, each refusing the option that would make it the other row of the ablation."""
+    from methods.checkpoints import Checkpoint
+
+    with pytest.raises(BenchError, match="advfaces-eot is trained with eot_stage1=True"):
+        make_trainer("advfaces-eot", tmp_path, small_training_faces)
+    make_trainer("advfaces-eot", tmp_path, small_training_faces, tiny_config(eot_stage1=True)).run(steps=1)
+    robust_start = Checkpoint(SOURCE, "stage1-eot", "advfaces-eot", tmp_path / "ckpt")
+    assert robust_start.card()["config"]["eot_stage1"] and not Checkpoint(SOURCE, "stage1", "x", tmp_path / "ckpt").exists()
+    with pytest.raises(BenchError, match="advcloak-eot-stage1 is trained with eot_stage2=False"):
+        make_trainer("advcloak-eot-stage1", tmp_path, small_training_faces, tiny_config(eot_stage2=True))
+    for method, cfg in (("advcloak-eot-stage1", tiny_config()), ("advcloak-eot-both", tiny_config(eot_stage2=True))):
+        make_trainer(method, tmp_path, small_training_faces, cfg).run(steps=1)
+        card = Checkpoint(SOURCE, method, method, tmp_path / "ckpt").card()
+        assert card["started_from"] == {"checkpoint": f"{SOURCE}/stage1-eot", "sha256": robust_start.sha256()}
+        assert card["config"]["eot_stage2"] == (method == "advcloak-eot-both")
