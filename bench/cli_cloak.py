@@ -6,6 +6,7 @@ import json
 
 import click
 
+from .cloak_defaults import DEFAULT_METHOD, DEFAULT_SOURCE
 from .errors import BenchError
 from .validate import Finite
 from .validate import budget as budget_check
@@ -32,8 +33,10 @@ def _params(items: tuple[str, ...], method: str) -> dict:
 @click.argument("photos_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for the protected photos and report.json / report.md (not the photos folder).")
-@click.option("--method", default="advcloak-convex", show_default=True, help="Mask method (see `bench methods`).")
-@click.option("--source", default="mobileface", show_default=True,
+@click.option("--method", default=DEFAULT_METHOD, show_default=True,
+              help="Mask method (see `bench methods`); the default is the best measured through the full photo "
+                   "(docs/protect-your-photos.md, 'Which method').")
+@click.option("--source", default=DEFAULT_SOURCE, show_default=True,
               help="Surrogate recognizer the mask is crafted with (generator methods: one with a trained checkpoint).")
 @click.option("--budget", default=1200.0, show_default=True, type=Finite(check=budget_check),
               help="L2 budget on the 112x112 face crop (0-255): a finite number > 0, at most the crop's largest L2.")

@@ -45,6 +45,7 @@ import torch
 
 from .atomic import atomic_write
 from .budget import DEFAULT_BUDGET, protect, scale_to_budget
+from .cloak_defaults import DEFAULT_METHOD, DEFAULT_SOURCE
 from .data.images import BadImage
 from .data.readers import printable_name
 from .errors import BenchError
@@ -354,7 +355,7 @@ def _photo_entries(folder: Path) -> list[Path]:
         raise BenchError(f"cannot list {folder} ({type(exc).__name__}: {exc.strerror or exc})") from None
 
 
-def cloak_folder(photos_dir, out_dir, *, method: str = "advcloak-convex", source: str | None = "mobileface",
+def cloak_folder(photos_dir, out_dir, *, method: str = DEFAULT_METHOD, source: str | None = DEFAULT_SOURCE,
                  budget: float = DEFAULT_BUDGET, fmt: str = "png", quality: int = DEFAULT_JPEG_QUALITY,
                  targets: str = "all", gallery_size: int = DEFAULT_GALLERY_SIZE, multi_face: str = "refuse",
                  params: dict | None = None, seed: int = 0, max_inference: int = MAX_INFERENCE, figure: bool = False,

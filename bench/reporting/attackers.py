@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..errors import BenchError
 from ..uncertainty import Interval, bootstrap_rate, paired_difference
-from .claims import black_box_targets, pooled_cells
+from .claims import pooled_cells
 from .selection import CONFIG_SETTINGS, PAPER_PROTOCOL, Selection, protocol_of, row_labels
 
 CROP = ""
@@ -40,17 +40,19 @@ class SourceCells:
     """One split's probe-side identification cells from one source (and the baselines), by attacker."""
 
     def __init__(self, selection: Selection, split: str, source: str):
-        df = selection.cells(split, paper=False)
-        df = df[protocol_of(df).str.startswith(PAPER_PROTOCOL) & df["source"].isin([source, "-"])]
+        df_all = selection.cells(split, paper=False)
+        df = df_all[protocol_of(df_all).str.startswith(PAPER_PROTOCOL) & df_all["source"].isin([source, "-"])]
         if df.empty or not (df["source"] == source).any():
             raise BenchError(f"no probe-side cells of split {split!r} from source {source!r} at L2 "
                              f"{selection.budget:g}")
         self.source = source
         self.df = df.assign(row=row_labels(df, ["source", "method"], CONFIG_SETTINGS),
                             transforms=df["transforms"].fillna("").astype(str))
-        crop = self.df[self.df["transforms"] == CROP]
-        self.black = black_box_targets(crop if not crop.empty else self.df, source)
-        self.white = sorted(set(self.df.loc[(self.df["source"] == source) & self.df["white_box"].astype(bool), "target"]))
+        # black-box: every target the split was measured on, except the source (an ensemble a+b: its members), so a
+        # row missing a target shows '-' instead of an average over fewer targets
+        own = self.df[self.df["source"] == source]
+        self.white = sorted(set(own.loc[own["white_box"].astype(bool), "target"]) | set(source.split("+")) & set(df_all["target"]))
+        self.black = sorted(set(df_all["target"]) - set(self.white))
         self.pooled = {t: pooled_cells(g) for t, g in self.df.groupby("transforms")}
 
     @property
@@ -125,3 +127,29 @@ def targets_note(selection: Selection, split: str, source: str) -> str:
     return (f"{split}, masks from {source}, L2 {selection.budget:g}, {selection.n_inference} inference photos"
             + ("" if pd.isna(people) else f", {int(people)} people")
             + f"; black-box targets: {', '.join(cells.black)}; white-box: {', '.join(cells.white) or 'none'}")
+
+
+def full_photo_ranking(selection: Selection, split: str = "celebrities") -> pd.DataFrame:
+    """The rule behind ``bench cloak``'s default method and source: every (method, source) row with probe-side
+    cells through the full photo (``realistic:png``) on all of its black-box targets, at the selection's
+    budget, ranked by that black-box average Top-1 protection, best first (ties: the higher lower bound).
+    The baselines are left out, and so are rows of a non-default configuration (a sweep's variants: their
+    label carries settings). SSIM of the crop and of the full photo stand beside the rate."""
+    rows = []
+    sources = sorted(set(selection.cells(split, paper=False)["source"]) - {"-"})
+    for source in sources:
+        try:
+            cells = SourceCells(selection, split, source)
+        except BenchError:
+            continue
+        for method in dict.fromkeys(cells.df.loc[cells.df["source"] == source, "row"]):
+            iv = cells.rate(method, FULL_PHOTO)
+            if iv is None or method in BASELINES or method == "none" or method not in set(cells.df["method"]):
+                continue
+            rows.append({"method": method, "source": source, "rate": iv.estimate, "low": iv.low, "high": iv.high,
+                         "SSIM": cells.ssim(method, CROP), "SSIM photo": cells.ssim(method, FULL_PHOTO, "ssim_photo"),
+                         "black-box targets": ",".join(cells.black)})
+    frame = pd.DataFrame(rows, columns=["method", "source", "rate", "low", "high", "SSIM", "SSIM photo",
+                                        "black-box targets"])
+    return frame.sort_values(["rate", "low", "method", "source"], ascending=[False, False, True, True],
+                             kind="stable").reset_index(drop=True)
