@@ -30,8 +30,8 @@ def named_checkpoints() -> dict[str, set[str]]:
 
 
 def test_the_check_reads_real_reports_and_real_weights():
-    """The two checks below look at something: the reports name checkpoints, and 21 are shipped."""
-    assert len(shipped_prefixes()) == 21
+    """The two checks below look at something: the reports name checkpoints, and 24 are shipped."""
+    assert len(shipped_prefixes()) == 24
     named = named_checkpoints()
     assert len(named) >= 17 and set(named) & shipped_prefixes()
 
