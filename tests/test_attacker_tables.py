@@ -107,3 +107,10 @@ def test_doc_table_blocks_for_attackers_and_ablation_fill_and_refuse_bad_options
     with pytest.raises(BenchError, match="unexpected keyword"):
         doctables.fill("<!-- bench:table ablation source=mobileface colour=red -->\n<!-- /bench:table -->", selection)
     assert isinstance(attacker_frame(selection, "celebrities", "mobileface"), pd.DataFrame)
+
+
+def test_an_attacker_only_the_baselines_met_gets_no_column_in_a_hand_built_fixture(selection):
+    extra = fixture_cell("noise", "dlib-resnet", "jpeg:75", [1, 0, 0, 1, 0, 0], source="-")
+    rows = pd.concat([selection.rows, pd.DataFrame([extra])], ignore_index=True)
+    frame = attacker_frame(Selection.of(rows), "celebrities", "mobileface", ["advcloak-eot", "noise"])
+    assert "jpeg:75" not in frame.columns and "blur:1" in frame.columns

@@ -119,7 +119,7 @@ def reproduce_validation(source: str, names: list[str]) -> None:
         assert abs(got["val_cos"] - recorded["val_cos"]) <= 2e-3, (name, got, recorded)
 
 
-@pytest.mark.parametrize("name", GENERATOR_METHODS)
+@pytest.mark.parametrize("name", GENERATOR_METHODS + [m for m, sources in ROBUST_SHIPPED.items() if SOURCE in sources])
 def test_generator_methods_craft_seeded_masks_that_beat_noise(name, person, surrogate):
     inference, test = person
     method = create_method(name)

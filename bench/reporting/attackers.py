@@ -57,7 +57,9 @@ class SourceCells:
 
     @property
     def attackers(self) -> list[str]:
-        return sorted(self.pooled, key=_order)
+        """The transform chains under which some mask of this source was measured (the baselines' alone: no column)."""
+        own = set(self.df.loc[self.df["source"] == self.source, "transforms"])
+        return sorted(own, key=_order)
 
     def cells(self, method: str, transforms: str, targets: list[str]) -> list[dict] | None:
         """The pooled cells of ``method`` under ``transforms`` on ``targets`` in order; None when one is missing."""
