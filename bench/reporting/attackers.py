@@ -24,7 +24,7 @@ from .selection import CONFIG_SETTINGS, PAPER_PROTOCOL, Selection, protocol_of, 
 
 CROP = ""
 FULL_PHOTO = "realistic:png"
-BASELINES = ("noise",)
+BASELINES = ("none", "noise")
 
 
 def attacker_name(transforms: str) -> str:
@@ -82,7 +82,7 @@ def _text(iv: Interval | None) -> str:
 
 def _methods(cells: SourceCells, methods: list[str] | None) -> list[str]:
     known = list(dict.fromkeys(cells.df["row"]))
-    wanted = methods or [m for m in known if m not in ("none",)]
+    wanted = methods or [m for m in known if m != "none"]
     unknown = [m for m in wanted if m not in known]
     if unknown:
         raise BenchError(f"no cells of {', '.join(unknown)} from {cells.source}; measured: {', '.join(known)}")
@@ -146,7 +146,8 @@ def full_photo_ranking(selection: Selection, split: str = "celebrities") -> pd.D
             continue
         for method in dict.fromkeys(cells.df.loc[cells.df["source"] == source, "row"]):
             iv = cells.rate(method, FULL_PHOTO)
-            if iv is None or method in BASELINES or method == "none" or method not in set(cells.df["method"]):
+            # a label that is not a bare method name is a sweep's variant (its settings follow the name): left out
+            if iv is None or method in BASELINES or method not in set(cells.df["method"]):
                 continue
             rows.append({"method": method, "source": source, "rate": iv.estimate, "low": iv.low, "high": iv.high,
                          "SSIM": cells.ssim(method, CROP), "SSIM photo": cells.ssim(method, FULL_PHOTO, "ssim_photo"),
