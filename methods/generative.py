@@ -199,16 +199,12 @@ class AdvCloakEOT(PersonGeneratorMethod):
 
 
 @register_method
-class AdvFacesEOT(GeneratorMethod):
+class AdvFacesEOT(AdvFaces):
     name = "advfaces-eot"
-    kind = "image"
     training = TrainingSpec("stage1", "stage1-eot", trainer="advfaces-eot")
     training_options = {"eot_stage1": True}
     description = ("AdvFaces trained through the transform family (the surrogate sees x + Delta shifted, blurred, resized "
                    "or JPEG-compressed): the stage I of the robust-training ablation, configs/train/robust/.")
-
-    def forward(self, faces, surrogates, generator):
-        return self.perturb(faces, surrogates)
 
 
 @register_method

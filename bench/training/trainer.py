@@ -71,13 +71,17 @@ def check_method_options(method: str, cfg: TrainConfig) -> None:
 # options added after checkpoints shipped: they define a run only when set, so the shipped cards' run ids (and
 # continuing those runs) stay valid
 ADDED_OPTIONS = {"stage2_budget": 0.0, "eot_stage1": False, "eot_stage2": False, "eot_strength": 1.0}
+# likewise for TrainingSpec fields added later: they count only when they differ from what every earlier spec meant
+ADDED_SPEC_FIELDS = {"starts_from": "stage1"}
+
+
+def _defining(fields: dict, added: dict) -> dict:
+    return {k: v for k, v in fields.items() if not (k in added and v == added[k])}
 
 
 def run_id(spec: TrainingSpec, source: str, cfg: TrainConfig) -> str:
-    defining = {k: v for k, v in dataclasses.asdict(cfg).items()
-                if k not in STOPPING_FIELDS and not (k in ADDED_OPTIONS and v == ADDED_OPTIONS[k])}
-    # likewise a spec field added later counts only when it differs from what every earlier spec meant
-    spec_fields = {k: v for k, v in dataclasses.asdict(spec).items() if not (k == "starts_from" and v == "stage1")}
+    defining = _defining({k: v for k, v in dataclasses.asdict(cfg).items() if k not in STOPPING_FIELDS}, ADDED_OPTIONS)
+    spec_fields = _defining(dataclasses.asdict(spec), ADDED_SPEC_FIELDS)
     return f"{spec.checkpoint}-{config_hash({'spec': spec_fields, 'source': source, **defining})[:10]}"
 
 
