@@ -10,7 +10,7 @@ import pytest
 
 from bench.errors import BenchError
 from bench.reporting import doctables
-from bench.reporting.attackers import ablation_frame, attacker_frame
+from bench.reporting.attackers import SourceCells, ablation_frame, attacker_frame
 from bench.reporting.selection import Selection
 from bench.uncertainty import bootstrap_rate, paired_difference
 
@@ -59,7 +59,7 @@ def hand(method, transforms, targets=("dlib-resnet", "hse-faceres")) -> np.ndarr
 
 
 def test_the_attacker_table_shows_black_box_rates_with_intervals_and_a_dash_for_a_missing_target_in_a_hand_built_fixture(selection):
-    frame = attacker_frame(selection, "celebrities", "mobileface", ["advcloak-convex", "advcloak-eot", "noise"])
+    frame = attacker_frame(SourceCells(selection, "celebrities", "mobileface"), ["advcloak-convex", "advcloak-eot", "noise"])
     assert list(frame.columns) == ["method", "crop (as saved)", "full photo", "blur:1", "SSIM"]
     row = frame.set_index("method").loc["advcloak-eot"]
     assert row["crop (as saved)"].split()[0] == f"{100 * hand('advcloak-eot', '').mean():.1f}"
@@ -75,7 +75,7 @@ def test_the_attacker_table_shows_black_box_rates_with_intervals_and_a_dash_for_
 
 
 def test_the_ablation_table_pairs_the_full_photo_rates_with_the_reference_in_a_hand_built_fixture(selection):
-    frame = ablation_frame(selection, "celebrities", "mobileface", ["advcloak-eot"], "advcloak-convex").set_index("method")
+    frame = ablation_frame(SourceCells(selection, "celebrities", "mobileface"), ["advcloak-eot"], "advcloak-convex").set_index("method")
     assert list(frame.index) == ["advcloak-convex", "advcloak-eot"], "the reference first"
     diff = frame.loc["advcloak-eot", "full photo vs advcloak-convex (points)"]
     expected = 100 * (hand("advcloak-eot", "realistic:png") - hand("advcloak-convex", "realistic:png")).mean()
@@ -103,14 +103,14 @@ def test_doc_table_blocks_for_attackers_and_ablation_fill_and_refuse_bad_options
         doctables.fill("<!-- bench:table attackers source=mobileface methods=opom-convex -->\n<!-- /bench:table -->",
                        selection)
     with pytest.raises(BenchError, match="from source 'dlib-resnet'"):
-        attacker_frame(selection, "celebrities", "dlib-resnet")
+        SourceCells(selection, "celebrities", "dlib-resnet")
     with pytest.raises(BenchError, match="unexpected keyword"):
         doctables.fill("<!-- bench:table ablation source=mobileface colour=red -->\n<!-- /bench:table -->", selection)
-    assert isinstance(attacker_frame(selection, "celebrities", "mobileface"), pd.DataFrame)
+    assert isinstance(attacker_frame(SourceCells(selection, "celebrities", "mobileface")), pd.DataFrame)
 
 
 def test_an_attacker_only_the_baselines_met_gets_no_column_in_a_hand_built_fixture(selection):
     extra = fixture_cell("noise", "dlib-resnet", "jpeg:75", [1, 0, 0, 1, 0, 0], source="-")
     rows = pd.concat([selection.rows, pd.DataFrame([extra])], ignore_index=True)
-    frame = attacker_frame(Selection.of(rows), "celebrities", "mobileface", ["advcloak-eot", "noise"])
+    frame = attacker_frame(SourceCells(Selection.of(rows), "celebrities", "mobileface"), ["advcloak-eot", "noise"])
     assert "jpeg:75" not in frame.columns and "blur:1" in frame.columns

@@ -7,6 +7,8 @@ targets other than the source, with its 95% bootstrap interval over identities
 (:func:`bench.uncertainty.bootstrap_rate`); a method measured on only some of those targets under an attacker
 shows ``-`` there rather than an average over fewer targets.
 
+Both take a :class:`SourceCells` (built once per table: its note names the same targets).
+
 * :func:`attacker_frame`: methods x attackers.
 * :func:`ablation_frame`: methods x (black-box and white-box, crop and full photo, the paired full-photo
   difference to a reference method, SSIM): the table of the robust-training ablation.
@@ -45,7 +47,7 @@ class SourceCells:
         if df.empty or not (df["source"] == source).any():
             raise BenchError(f"no probe-side cells of split {split!r} from source {source!r} at L2 "
                              f"{selection.budget:g}")
-        self.source = source
+        self.source, self.split, self.budget, self.n_inference = source, split, selection.budget, selection.n_inference
         self.df = df.assign(row=row_labels(df, ["source", "method"], CONFIG_SETTINGS),
                             transforms=df["transforms"].fillna("").astype(str))
         # black-box: every target the split was measured on, except the source (an ensemble a+b: its members), so a
@@ -75,6 +77,13 @@ class SourceCells:
         g = self.df[(self.df["row"] == method) & (self.df["transforms"] == transforms)]
         return float(g[column].mean()) if column in g and not g.empty else float("nan")
 
+    def note(self) -> str:
+        """The split, source, budget, people and which targets are black- and white-box, for a table's caption."""
+        people = self.df["identities"].max() if "identities" in self.df else np.nan
+        return (f"{self.split}, masks from {self.source}, L2 {self.budget:g}, {self.n_inference} inference photos"
+                + ("" if pd.isna(people) else f", {int(people)} people")
+                + f"; black-box targets: {', '.join(self.black)}; white-box: {', '.join(self.white) or 'none'}")
+
 
 def _text(iv: Interval | None) -> str:
     return "-" if iv is None else f"{iv.estimate:.1f} [{iv.low:.1f}, {iv.high:.1f}]"
@@ -89,9 +98,8 @@ def _methods(cells: SourceCells, methods: list[str] | None) -> list[str]:
     return wanted
 
 
-def attacker_frame(selection: Selection, split: str, source: str, methods: list[str] | None = None) -> pd.DataFrame:
+def attacker_frame(cells: SourceCells, methods: list[str] | None = None) -> pd.DataFrame:
     """Methods x attackers: black-box average Top-1 protection (%) [95% CI], then the crop's SSIM."""
-    cells = SourceCells(selection, split, source)
     rows = []
     for method in _methods(cells, methods):
         row = {"method": method}
@@ -101,11 +109,9 @@ def attacker_frame(selection: Selection, split: str, source: str, methods: list[
     return pd.DataFrame(rows)
 
 
-def ablation_frame(selection: Selection, split: str, source: str, methods: list[str],
-                   reference: str) -> pd.DataFrame:
+def ablation_frame(cells: SourceCells, methods: list[str], reference: str) -> pd.DataFrame:
     """Per method: black-box and white-box Top-1 protection (%) at crop level and through the full photo, the
     paired full-photo black-box difference to ``reference`` (points, 95% CI), and the crop's SSIM."""
-    cells = SourceCells(selection, split, source)
     methods = _methods(cells, list(dict.fromkeys([reference, *methods])))
     ref = cells.cells(reference, FULL_PHOTO, cells.black)
     rows = []
@@ -121,14 +127,6 @@ def ablation_frame(selection: Selection, split: str, source: str, methods: list[
                      "white-box full photo": _text(cells.rate(method, FULL_PHOTO, white=True)),
                      "SSIM": f"{cells.ssim(method, CROP):.3f}"})
     return pd.DataFrame(rows)
-
-
-def targets_note(selection: Selection, split: str, source: str) -> str:
-    cells = SourceCells(selection, split, source)
-    people = cells.df["identities"].max() if "identities" in cells.df else np.nan
-    return (f"{split}, masks from {source}, L2 {selection.budget:g}, {selection.n_inference} inference photos"
-            + ("" if pd.isna(people) else f", {int(people)} people")
-            + f"; black-box targets: {', '.join(cells.black)}; white-box: {', '.join(cells.white) or 'none'}")
 
 
 def full_photo_ranking(selection: Selection, split: str = "celebrities") -> pd.DataFrame:
